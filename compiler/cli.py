@@ -1,0 +1,139 @@
+"""The `fbc` command: click verbs only. Each parses flags, calls one function, prints, sets the exit code.
+
+Exit codes: 0 valid, 1 invalid, 2 usage or I/O error (click's own usage errors are 2 too).
+Imports are deferred into the verbs so `fbc validate` loads nothing it does not use (no boto3, no
+troposphere) and starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import click
+
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    click.echo(f"fbc: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(metadata.version("flowbuilder"), prog_name="fbc")
+def cli() -> None:
+    """Flow Builder compiler: flowbuilder.yaml -> AWS CloudFormation."""
+
+
+@cli.command()
+@click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
+              type=click.Path(dir_okay=False), help="The spec to validate.")
+@click.option("--env", "environment", metavar="NAME",
+              help="Validate the spec as merged for this environment (default: base and every environment).")
+@click.option("--profile", metavar="NAME|PATH",
+              help="Also run the checks this profile implies (standard, ultra or a profile file).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True, help="text for people, github for Actions annotations, json for tools.")
+def validate(spec_file: str, environment: str | None, profile: str | None, fmt: str) -> None:
+    """Check flowbuilder.yaml and print every problem, one line each, sorted by position."""
+    from .diagnostics import FORMATTERS, Invalid
+    from .profiles import resolve
+    from .validate import validate_file
+
+    if environment is not None:
+        import re
+
+        from .scalars import NAME_PATTERN
+
+        if not re.match(NAME_PATTERN, environment):
+            _fail(f"--env {environment!r} is not a valid environment name (lowercase letters, digits, '-')")
+    try:
+        resolved = resolve(profile, environment) if profile else None
+        result = validate_file(spec_file, environment=environment, profile=resolved)
+        diagnostics = result.diagnostics
+        valid = result.valid
+    except Invalid as exc:
+        diagnostics, valid = exc.diagnostics, False
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    output = FORMATTERS[fmt](diagnostics)
+    if output or fmt == "json":
+        click.echo(output)
+    if fmt == "text":  # the summary goes to stderr so stdout holds only diagnostics
+        errors = sum(d.severity == "error" for d in diagnostics)
+        warnings = len(diagnostics) - errors
+        summary = f"{spec_file}: valid" if valid else f"{spec_file}: {errors} error(s)"
+        click.echo(summary + (f", {warnings} warning(s)" if warnings else ""), err=True)
+    sys.exit(0 if valid else EXIT_INVALID)
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the schema to a file.")
+@click.option("--vscode", "workspace", type=click.Path(file_okay=False), is_flag=False, flag_value=".",
+              help="Write flowbuilder.schema.json and the yaml.schemas mapping in .vscode/settings.json "
+                   "into a workspace (default: the current directory).")
+def schema(output: str | None, workspace: str | None) -> None:
+    """Print the JSON Schema of flowbuilder.yaml (for editors and tools)."""
+    from .files import write_atomic
+    from .schema import render, write_vscode
+
+    if workspace is not None:
+        try:
+            written = write_vscode(Path(workspace))
+        except (OSError, ValueError) as exc:
+            _fail(str(exc))
+        for path in written:
+            click.echo(f"wrote {path}")
+        return
+    if output:
+        try:
+            write_atomic(output, render())
+        except OSError as exc:
+            _fail(f"{output}: {exc.strerror or exc}")
+        click.echo(f"wrote {output}")
+        return
+    click.echo(render(), nl=False)
+
+
+@cli.command()
+@click.option("--name", help="Application name (default: the directory's name, made DNS-safe).")
+@click.option("--region", default="us-east-1", show_default=True, help="AWS region.")
+@click.option("--account", default="123456789012", show_default=True, help="AWS account of the ECR images.")
+@click.option("--force", is_flag=True, help="Overwrite an existing flowbuilder.yaml.")
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+def init(name: str | None, region: str, account: str, force: bool, directory: str) -> None:
+    """Write a starter flowbuilder.yaml (with its schema, for editor completion) into DIRECTORY."""
+    from .files import write_atomic
+    from .schema import SCHEMA_FILE, render
+    from .starter import app_name, starter
+
+    target = Path(directory)
+    spec_path = target / "flowbuilder.yaml"
+    if spec_path.exists() and not force:
+        _fail(f"{spec_path} exists; pass --force to overwrite it")
+    try:
+        text = starter(name or app_name(target.resolve().name), region, account)
+        write_atomic(target / SCHEMA_FILE, render())
+        write_atomic(spec_path, text)
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(f"wrote {spec_path} and {target / SCHEMA_FILE}; next: fbc validate -f {spec_path}")
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="fbc")
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # never a traceback for the user; FBC_DEBUG=1 shows it
+        if os.environ.get("FBC_DEBUG"):
+            raise
+        click.echo(f"fbc: internal error: {type(exc).__name__}: {exc} (FBC_DEBUG=1 shows the traceback; "
+                   f"please report it)", err=True)
+        sys.exit(EXIT_INTERNAL)

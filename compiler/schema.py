@@ -1,0 +1,66 @@
+"""The JSON Schema of flowbuilder.yaml, generated from the spec models (committed as
+schema/flowbuilder.schema.json and kept in sync by a test), and the editor wiring that uses it."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .files import write_atomic
+from .spec import App
+
+SCHEMA_FILE = "flowbuilder.schema.json"
+DIALECT = "http://json-schema.org/draft-07/schema#"
+
+
+def app_schema() -> dict[str, Any]:
+    schema = App.model_json_schema(by_alias=True, mode="validation", ref_template="#/definitions/{model}")
+    # draft-07 keeps yaml-language-server, VS Code and most editors on their best-supported dialect.
+    schema["definitions"] = schema.pop("$defs", {})
+    _drop_titles(schema)
+    return {"$schema": DIALECT, "title": "Flow Builder application (flowbuilder.yaml)", **schema}
+
+
+def _drop_titles(node: Any) -> None:
+    """pydantic titles every field after its Python name ('Apiversion'); editors would show them as
+    hover headings, so only the descriptions remain."""
+    if isinstance(node, dict):
+        node.pop("title", None)
+        for key, value in node.items():
+            if key not in ("default", "examples", "const", "enum"):
+                _drop_titles(value)
+    elif isinstance(node, list):
+        for item in node:
+            _drop_titles(item)
+
+
+def render() -> str:
+    return json.dumps(app_schema(), indent=2, sort_keys=False) + "\n"
+
+
+def packaged() -> str:
+    """The committed schema as installed with the package."""
+    return resources.files("flowbuilder.schema").joinpath(SCHEMA_FILE).read_text("utf-8")
+
+
+def write_vscode(workspace: Path, spec_glob: str = "flowbuilder.yaml") -> list[Path]:
+    """Write the schema into the workspace and map it to flowbuilder.yaml in .vscode/settings.json.
+
+    Existing settings are kept; only the yaml.schemas entry for our schema is set.
+    """
+    schema_path = workspace / SCHEMA_FILE
+    settings_path = workspace / ".vscode" / "settings.json"
+    settings: dict[str, Any] = {}
+    if settings_path.exists():
+        try:
+            settings = json.loads(settings_path.read_text("utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{settings_path}:{exc.lineno}:{exc.colno}: not plain JSON ({exc.msg}); "
+                             f"add the yaml.schemas entry by hand") from None
+    schemas = settings.setdefault("yaml.schemas", {})
+    schemas[f"./{SCHEMA_FILE}"] = [spec_glob, f"**/{spec_glob}"]
+    write_atomic(schema_path, render())
+    write_atomic(settings_path, json.dumps(settings, indent=2) + "\n")
+    return [schema_path, settings_path]
