@@ -69,10 +69,12 @@ def read_text(file: str, raw: bytes) -> str:
                                  file=file, mark=Mark(line, column))) from None
 
 
-def _syntax_error(file: str, exc: yaml.YAMLError) -> Located:
+def _syntax_error(file: str, exc: yaml.YAMLError, text: str) -> Located:
     if isinstance(exc, yaml.reader.ReaderError):
-        return Located(Diagnostic(f"YAML syntax error: character {exc.character!r} is not allowed",
-                                  file=file, mark=Mark(1, exc.position + 1)))
+        before = text[: exc.position]
+        mark = Mark(before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1)
+        return Located(Diagnostic(f"YAML syntax error: character {chr(exc.character)!r} is not allowed",
+                                  file=file, mark=mark))
     assert isinstance(exc, yaml.MarkedYAMLError)
     problem = exc.problem or "invalid YAML"
     mark = exc.problem_mark or exc.context_mark
@@ -157,7 +159,10 @@ class _Builder:
 
 def load_text(text: str, file: str) -> Document:
     """Parse one YAML document that must be a mapping."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:  # the reader checks the first characters on construction
+        raise _syntax_error(file, exc, text) from None
     try:
         try:
             node = loader.get_single_node()
@@ -165,7 +170,7 @@ def load_text(text: str, file: str) -> Document:
             raise Located(Diagnostic(f"nesting is deeper than {MAX_DEPTH} levels", file=file,
                                      mark=Mark(1, 1))) from None
         except yaml.YAMLError as exc:
-            raise _syntax_error(file, exc) from None
+            raise _syntax_error(file, exc, text) from None
         if node is None:
             raise Located(Diagnostic("file is empty; run `fbc init` for a starter flowbuilder.yaml",
                                      file=file, mark=Mark(1, 1)))
@@ -176,7 +181,7 @@ def load_text(text: str, file: str) -> Document:
         try:
             data = builder.build(node, ())
         except yaml.YAMLError as exc:  # a scalar that fails to construct, e.g. a bad !!timestamp
-            raise _syntax_error(file, exc) from None
+            raise _syntax_error(file, exc, text) from None
     finally:
         loader.dispose()
     return Document(data=data, index=MarkIndex(file, builder.keys, builder.values),

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from flowbuilder.compiler.cli import cli
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "tests" / "corpus"
+IN_CI = os.environ.get("CI") == "true"
+
+
+def run_fbc(*args: str, cwd: Path | None = None) -> Result:
+    """fbc in-process (fast); stdout and stderr kept apart."""
+    runner = CliRunner()
+    old = Path.cwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+def run_fbc_process(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+                    ) -> subprocess.CompletedProcess[str]:
+    """fbc as a user runs it: a new interpreter through the console script's entry point."""
+    return subprocess.run([sys.executable, "-c", "from flowbuilder.compiler.cli import main; main()", *args],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def spec_text() -> str:
+    return (REPO / "flowbuilder.yaml").read_text("utf-8")
