@@ -24,7 +24,7 @@ def _fail(message: str, code: int = EXIT_USAGE) -> None:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(name="fbc", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(metadata.version("flowbuilder"), prog_name="fbc")
 def cli() -> None:
     """Flow Builder compiler: flowbuilder.yaml -> AWS CloudFormation."""

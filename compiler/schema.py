@@ -19,21 +19,26 @@ def app_schema() -> dict[str, Any]:
     schema = App.model_json_schema(by_alias=True, mode="validation", ref_template="#/definitions/{model}")
     # draft-07 keeps yaml-language-server, VS Code and most editors on their best-supported dialect.
     schema["definitions"] = schema.pop("$defs", {})
-    _drop_titles(schema)
+    _tidy(schema)
     return {"$schema": DIALECT, "title": "Flow Builder application (flowbuilder.yaml)", **schema}
 
 
-def _drop_titles(node: Any) -> None:
-    """pydantic titles every field after its Python name ('Apiversion'); editors would show them as
-    hover headings, so only the descriptions remain."""
+def _tidy(node: Any) -> None:
+    """Two fixes to what pydantic emits, everywhere in the tree:
+    - it titles every field after its Python name ('Apiversion'); editors show titles as hover headings,
+      so only the descriptions remain;
+    - maps with constrained keys become `patternProperties`, which lets any other key through: close them
+      with `additionalProperties: false`, as the models are closed."""
     if isinstance(node, dict):
         node.pop("title", None)
+        if "patternProperties" in node:
+            node.setdefault("additionalProperties", False)
         for key, value in node.items():
             if key not in ("default", "examples", "const", "enum"):
-                _drop_titles(value)
+                _tidy(value)
     elif isinstance(node, list):
         for item in node:
-            _drop_titles(item)
+            _tidy(item)
 
 
 def render() -> str:

@@ -322,7 +322,7 @@ class AppSpec(Model):
     queues: dict[Name, Queue] = Field(default_factory=dict, description="SQS queues by name.")
     services: dict[Name, Service] = Field(default_factory=dict, description="Web services and workers by name.")
     schedules: dict[Name, Schedule] = Field(default_factory=dict, description="Scheduled workflows by name.")
-    alerts: Alerts = Field(default_factory=Alerts, description="Where alarm notifications go.")
+    alerts: Alerts = Field(default_factory=Alerts, description="Alarm notification settings (SNS topic).")
     environments: dict[Name, Environment] = Field(
         default_factory=dict, description="Per-environment overrides (dev, staging, prod, ...).")
 

@@ -22,7 +22,7 @@ def run_fbc(*args: str, cwd: Path | None = None) -> Result:
     try:
         if cwd is not None:
             os.chdir(cwd)
-        return runner.invoke(cli, list(args), catch_exceptions=False)
+        return runner.invoke(cli, list(args), prog_name="fbc", catch_exceptions=False)
     finally:
         os.chdir(old)
 
