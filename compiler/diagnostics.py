@@ -56,13 +56,14 @@ class Located(Invalid):
 
 
 def dotted(path: Path) -> str:
-    """spec.services.api.scaling.min; list items as [3]."""
+    """spec.services.api.scaling.min; list items as [3]; unprintable keys escaped to keep one line."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + part
+            text = part if part.isprintable() else part.encode("unicode_escape").decode("ascii")
+            out += ("." if out else "") + text
     return out
 
 

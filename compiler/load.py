@@ -128,14 +128,14 @@ class _Builder:
             if not isinstance(key, str):
                 shown = key_node.value if isinstance(key_node, ScalarNode) else "a collection"
                 self.problems.append(Diagnostic(
-                    f"key {shown!s} is not a string; quote it", path=path, file=self.file,
+                    f"key {shown!r} is not a string; quote it", path=path, file=self.file,
                     mark=_mark(key_node.start_mark)))
                 continue
             child = (*path, key)
             if key in out:
                 first = self.keys[child]
                 self.problems.append(Diagnostic(
-                    f"duplicate key '{key}' (first defined at line {first.line})", path=child,
+                    f"duplicate key {key!r} (first defined at line {first.line})", path=child,
                     file=self.file, mark=_mark(key_node.start_mark)))
                 continue
             self.keys[child] = _mark(key_node.start_mark)

@@ -110,7 +110,7 @@ def _message(error: Any, root: type[BaseModel], data: Any, path: Path) -> str:
     if kind == "extra_forbidden":
         model = model_at(root, data, path[:-1])
         allowed = [info.alias or name for name, info in model.model_fields.items()] if model else []
-        return f"unknown field '{path[-1]}'{did_you_mean(str(path[-1]), allowed)}"
+        return f"unknown field {show(path[-1])}{did_you_mean(str(path[-1]), allowed)}"
     if kind in _TYPE_NAMES:
         hint = " (quote it)" if _TYPE_NAMES[kind] == "string" and isinstance(value, int | float | bool) else ""
         return f"{show(value)} is not of type '{_TYPE_NAMES[kind]}'{hint}"
