@@ -72,9 +72,9 @@ def read_text(file: str, raw: bytes) -> str:
 def _syntax_error(file: str, exc: yaml.YAMLError, text: str) -> Located:
     if isinstance(exc, yaml.reader.ReaderError):
         before = text[: exc.position]
-        mark = Mark(before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1)
+        where = Mark(before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1)
         return Located(Diagnostic(f"YAML syntax error: character {chr(exc.character)!r} is not allowed",
-                                  file=file, mark=mark))
+                                  file=file, mark=where))
     assert isinstance(exc, yaml.MarkedYAMLError)
     problem = exc.problem or "invalid YAML"
     mark = exc.problem_mark or exc.context_mark
