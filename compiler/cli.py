@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import click
@@ -25,7 +24,7 @@ def _fail(message: str, code: int = EXIT_USAGE) -> None:
 
 
 @click.group(name="fbc", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(metadata.version("flowbuilder"), prog_name="fbc")
+@click.version_option(package_name="flowbuilder", prog_name="fbc")  # looked up only when asked
 def cli() -> None:
     """Flow Builder compiler: flowbuilder.yaml -> AWS CloudFormation."""
 
@@ -42,7 +41,6 @@ def cli() -> None:
 def validate(spec_file: str, environment: str | None, profile: str | None, fmt: str) -> None:
     """Check flowbuilder.yaml and print every problem, one line each, sorted by position."""
     from .diagnostics import FORMATTERS, Invalid
-    from .profiles import resolve
     from .validate import validate_file
 
     if environment is not None:
@@ -53,7 +51,11 @@ def validate(spec_file: str, environment: str | None, profile: str | None, fmt: 
         if not re.match(NAME_PATTERN, environment):
             _fail(f"--env {environment!r} is not a valid environment name (lowercase letters, digits, '-')")
     try:
-        resolved = resolve(profile, environment) if profile else None
+        resolved = None
+        if profile:
+            from .profiles import resolve
+
+            resolved = resolve(profile, environment)
         result = validate_file(spec_file, environment=environment, profile=resolved)
         diagnostics = result.diagnostics
         valid = result.valid

@@ -6,7 +6,6 @@ through the index that the loader built from YAML marks (cfn-lint's rules work t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -125,6 +124,7 @@ def format_text(diagnostics: Sequence[Diagnostic]) -> str:
 
 
 def format_json(diagnostics: Sequence[Diagnostic]) -> str:
+    import json
     items = [
         {
             "file": d.file,

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema
+from pydantic import BeforeValidator, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -51,16 +52,23 @@ def _duration_validator(lo: int, hi: int) -> Callable[[Any], int]:
     return parse
 
 
-def Duration(lo: int, hi: int) -> Any:
+@dataclass(frozen=True)
+class _DurationSchema:
+    """The JSON Schema of a duration. (pydantic's WithJsonSchema would import pydantic.json_schema on every
+    `fbc validate`; this hook runs only when a schema is generated.)"""
+
+    lo: int
+    hi: int
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        # No description on the branches: editors would show it on hover instead of the field's own.
+        return {"anyOf": [{"type": "integer", "minimum": self.lo, "maximum": self.hi},
+                          {"type": "string", "pattern": DURATION_PATTERN}]}
+
+
+def Duration(lo: int, hi: int) -> Any:  # noqa: N802 - reads as a type in annotations
     """A duration in seconds between lo and hi, written as an integer or '30s'/'15m'/'12h'/'4d'."""
-    # No description on the branches: editors would show it on hover instead of the field's own.
-    schema = {
-        "anyOf": [
-            {"type": "integer", "minimum": lo, "maximum": hi},
-            {"type": "string", "pattern": DURATION_PATTERN},
-        ]
-    }
-    return Annotated[int, BeforeValidator(_duration_validator(lo, hi)), WithJsonSchema(schema)]
+    return Annotated[int, BeforeValidator(_duration_validator(lo, hi)), _DurationSchema(lo, hi)]
 
 
 def show(value: Any) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path as FsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -16,8 +16,10 @@ from .checks import CheckContext, run_checks
 from .diagnostics import Diagnostic, Path, finalize
 from .merge import deep_merge
 from .model_errors import diagnostics_from
-from .profiles import ResolvedProfile
 from .spec import App
+
+if TYPE_CHECKING:  # profiles load only when a profile is chosen
+    from .profiles import ResolvedProfile
 
 DEFAULT_ENVIRONMENTS = ("dev", "staging", "prod")
 

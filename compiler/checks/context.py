@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..profiles import ResolvedProfile
 from ..spec import App
+
+if TYPE_CHECKING:
+    from ..profiles import ResolvedProfile
 
 
 @dataclass(frozen=True)
