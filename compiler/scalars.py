@@ -66,7 +66,7 @@ class _DurationSchema:
                           {"type": "string", "pattern": DURATION_PATTERN}]}
 
 
-def Duration(lo: int, hi: int) -> Any:  # noqa: N802 - reads as a type in annotations
+def Duration(lo: int, hi: int) -> Any:  # capitalised: it reads as a type in annotations
     """A duration in seconds between lo and hi, written as an integer or '30s'/'15m'/'12h'/'4d'."""
     return Annotated[int, BeforeValidator(_duration_validator(lo, hi)), _DurationSchema(lo, hi)]
 
