@@ -183,6 +183,9 @@ class WebService(ServiceBase):
                                                              "instead of an image.")
     port: Port = Field(description="Container port that serves HTTP.", examples=[8000])
     public: bool = Field(False, description="Reachable from the internet (load balancer or function URL).")
+    path: HttpPath = Field("/", description="Path prefix the load balancer routes to this service (standard "
+                                            "profile); '/' is the default route. Requests keep the prefix.",
+                           examples=["/api"])
     health_check: HttpPath = Field("/", description="HTTP path that answers 2xx when the service is healthy.",
                                    examples=["/healthz"])
     scaling: WebScaling = Field(default_factory=WebScaling, description="Task count and autoscaling targets.")

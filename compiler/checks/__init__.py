@@ -12,7 +12,14 @@ from ..diagnostics import Diagnostic
 from .context import CheckContext
 from .images import lambda_images_in_ecr, lambda_memory
 from .naming import logical_id_collisions, queue_name_lengths
-from .references import env_secret_overlap, overlay_targets_exist, unused_queues, worker_queues
+from .references import (
+    env_secret_overlap,
+    overlay_targets_exist,
+    runtime_roles,
+    unique_paths,
+    unused_queues,
+    worker_queues,
+)
 from .resources import fargate_sizes, fifo_options, visibility_covers_timeout
 from .schedules import schedule_expressions, schedule_timezones
 
@@ -23,6 +30,8 @@ CHECKS: tuple[Check, ...] = (
     unused_queues,
     overlay_targets_exist,
     env_secret_overlap,
+    runtime_roles,
+    unique_paths,
     fargate_sizes,
     visibility_covers_timeout,
     fifo_options,

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 
 from ..diagnostics import Diagnostic, Path
 from ..model_errors import did_you_mean
-from ..spec import WorkerService
+from ..spec import WebService, WorkerService
 from .context import CheckContext
 
 RESERVED_ENV_PREFIXES = ("AWS_", "ECS_", "FLOWBUILDER_")  # set by AWS or by the runtime contract
@@ -53,3 +53,34 @@ def env_secret_overlap(ctx: CheckContext) -> Iterator[Diagnostic]:
                 if var.startswith(RESERVED_ENV_PREFIXES):
                     yield Diagnostic(f"'{var}' uses a reserved prefix ({', '.join(RESERVED_ENV_PREFIXES)})",
                                      path=(*path, section, var), at_key=True)
+
+
+def runtime_roles(ctx: CheckContext) -> Iterator[Diagnostic]:
+    """The API and the scheduler send executions to the queue the runtime workers consume: there must be
+    exactly one such queue."""
+    spec = ctx.app.spec
+    worker_queues = sorted({s.queue for s in spec.services.values()
+                            if isinstance(s, WorkerService) and s.runtime == "worker"})
+    if len(worker_queues) > 1:
+        yield Diagnostic(f"runtime workers consume {len(worker_queues)} queues ({', '.join(worker_queues)}); the API "
+                         f"and the scheduler send executions to one: give every runtime worker the same queue",
+                         path=("spec", "services"), at_key=True)
+    if worker_queues:
+        return
+    for name, service in spec.services.items():
+        if isinstance(service, WebService) and service.runtime == "api":
+            yield Diagnostic("the api role sends executions to a queue, but no service has runtime: worker",
+                             path=("spec", "services", name, "runtime"))
+    if spec.schedules:
+        yield Diagnostic("schedules start executions through the queue of a runtime worker, and there is none",
+                         path=("spec", "schedules"), at_key=True)
+
+
+def unique_paths(ctx: CheckContext) -> Iterator[Diagnostic]:
+    seen: dict[str, str] = {}
+    for name, service in ctx.app.spec.services.items():
+        if isinstance(service, WebService) and service.public:
+            if service.path in seen:
+                yield Diagnostic(f"path '{service.path}' is already routed to service '{seen[service.path]}'",
+                                 path=("spec", "services", name, "path"))
+            seen.setdefault(service.path, name)
