@@ -80,7 +80,7 @@ class Database(Model):
     """The application's PostgreSQL database (RDS in the standard profile, external in ultra)."""
 
     engine: Literal["postgres"] = Field("postgres", description="Database engine; PostgreSQL only.")
-    version: Literal["13", "14", "15", "16", "17"] = Field(
+    version: Literal["13", "14", "15", "16", "17", "18"] = Field(
         "16", description="PostgreSQL major version, as a string (\"16\", not 16).")
     name: DbName = Field("flowbuilder", description="Name of the database the runtime connects to.")
     storage: int = Field(20, ge=20, le=65536, description="Allocated storage in GiB (RDS, standard profile).")

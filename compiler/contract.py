@@ -1,0 +1,50 @@
+"""The contract between the compiled stacks and runtime/: environment variable names, roles, entry points.
+
+The compiler sets these; runtime/config.py reads them. A contract test checks both sides, so rename here
+and in the runtime together.
+"""
+
+from __future__ import annotations
+
+PREFIX = "FLOWBUILDER_"
+
+APP = "FLOWBUILDER_APP"
+ENVIRONMENT = "FLOWBUILDER_ENVIRONMENT"
+ROLE = "FLOWBUILDER_ROLE"  # api | worker | scheduler
+QUEUE_URL = "FLOWBUILDER_QUEUE_URL"  # where executions are sent (api, scheduler) or read from (worker)
+BASE_PATH = "FLOWBUILDER_BASE_PATH"  # the load balancer's path prefix for the API
+WORKER_MODE = "FLOWBUILDER_WORKER_MODE"  # poll (standard) | once (ultra, one task per message)
+WORKER_TIMEOUT = "FLOWBUILDER_WORKER_TIMEOUT"  # seconds one execution may take
+WORKER_CONCURRENCY = "FLOWBUILDER_WORKER_CONCURRENCY"
+EXECUTION_ID = "FLOWBUILDER_EXECUTION_ID"  # once mode: the message body, set by the Pipe's container override
+
+# Database, standard profile (RDS): host, port and name in plain env; user and password from the secret RDS
+# manages, through ECS Secrets (never in the template).
+DB_HOST = "FLOWBUILDER_DB_HOST"
+DB_PORT = "FLOWBUILDER_DB_PORT"
+DB_NAME = "FLOWBUILDER_DB_NAME"
+DB_USER = "FLOWBUILDER_DB_USER"
+DB_PASSWORD = "FLOWBUILDER_DB_PASSWORD"
+DB_SECRET_ARN = "FLOWBUILDER_DB_SECRET_ARN"  # Lambda: read user/password at run time
+# Database, ultra profile (external): the whole URL from SSM SecureString or Secrets Manager.
+DATABASE_URL = "FLOWBUILDER_DATABASE_URL"  # ECS: injected through Secrets
+DATABASE_URL_SECRET = "FLOWBUILDER_DATABASE_URL_SECRET"  # Lambda: parameter name or secret ARN, read at run time
+DATABASE_URL_SOURCE = "FLOWBUILDER_DATABASE_URL_SOURCE"  # ssm | secretsmanager
+# Lambda has no Secrets field: user secrets become references the runtime resolves at cold start.
+SECRET_REF_PREFIX = "FLOWBUILDER_SECRET_"
+
+ROLES = ("api", "worker", "scheduler")
+
+# Container commands (ECS) and Lambda handlers, all in the one runtime image.
+COMMANDS = {
+    "api": ["python", "-m", "flowbuilder.runtime.api"],
+    "worker": ["python", "-m", "flowbuilder.runtime.worker"],
+}
+LAMBDA_ENTRYPOINT = ["python", "-m", "awslambdaric"]
+LAMBDA_HANDLERS = {
+    "api": "flowbuilder.runtime.api.lambda_handler.handler",
+    "scheduler": "flowbuilder.runtime.scheduler.handler",
+}
+# Events the scheduler handler receives from EventBridge Scheduler.
+SCHEDULE_EVENT = "schedule"
+SWEEP_EVENT = "sweep"

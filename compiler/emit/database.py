@@ -1,0 +1,102 @@
+"""Database: RDS PostgreSQL in the database subnets (standard) or an external one by reference (ultra).
+
+Either way no credential is in the template: RDS keeps its master password in Secrets Manager, and the
+external URL lives in an SSM SecureString or a Secrets Manager secret named by a parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from troposphere import Equals, GetAtt, If, Join, Not, Ref, Sub, ec2, rds
+
+from .. import contract
+from .stack import DatabaseRefs, Stack, statement
+
+PORT = 5432
+# The spec names a major version; RDS is given a current minor (AutoMinorVersionUpgrade keeps it current).
+# A bare major, or an old minor, can no longer create instances.
+POSTGRES_MINOR = {"13": "13.22", "14": "14.19", "15": "15.14", "16": "16.10", "17": "17.6", "18": "18.1"}
+MASTER_USER = "flowbuilder"
+# The rule CDK uses so that a security group without real egress rules gets no default allow-all.
+NO_EGRESS = ec2.SecurityGroupRule(CidrIp="255.255.255.255/32", IpProtocol="icmp", FromPort=252, ToPort=86,
+                                  Description="Disallow all traffic")
+
+
+def rds_postgres(stack: Stack) -> DatabaseRefs:
+    plan, policy, network = stack.plan, stack.plan.policy.database, stack.network
+    assert network is not None and network.database_subnets is not None, "rds needs the new VPC's subnets"
+    client = stack.add(ec2.SecurityGroup(
+        "DatabaseClientSecurityGroup", GroupDescription="Members may connect to the database",
+        VpcId=network.vpc_id, SecurityGroupEgress=[NO_EGRESS]))
+    server = stack.add(ec2.SecurityGroup(
+        "DatabaseSecurityGroup", GroupDescription="The database: PostgreSQL from its clients only",
+        VpcId=network.vpc_id, SecurityGroupEgress=[NO_EGRESS]))
+    stack.add(ec2.SecurityGroupIngress(
+        "DatabaseIngressFromClients", GroupId=Ref(server), SourceSecurityGroupId=Ref(client), IpProtocol="tcp",
+        FromPort=PORT, ToPort=PORT, Description="PostgreSQL from database clients"))
+    stack.add(ec2.SecurityGroupEgress(
+        "DatabaseClientEgress", GroupId=Ref(client), DestinationSecurityGroupId=Ref(server), IpProtocol="tcp",
+        FromPort=PORT, ToPort=PORT, Description="PostgreSQL to the database"))
+    subnets = stack.add(rds.DBSubnetGroup(
+        "DatabaseSubnetGroup", DBSubnetGroupDescription=f"{plan.stack_name} database subnets",
+        SubnetIds=network.database_subnets))
+    performance: dict[str, object] = {}
+    if policy.performance_insights:
+        performance = {"EnablePerformanceInsights": True, "PerformanceInsightsRetentionPeriod": 7}
+    database = stack.add(rds.DBInstance(
+        "Database", Engine="postgres", EngineVersion=POSTGRES_MINOR[plan.database.engine_version],
+        DBInstanceClass=policy.instance_class, DBName=plan.database.name,
+        AllocatedStorage=str(plan.database.storage), MaxAllocatedStorage=plan.database.storage * 5,
+        StorageType="gp3", StorageEncrypted=True, PubliclyAccessible=False,
+        MasterUsername=MASTER_USER, ManageMasterUserPassword=True,
+        MultiAZ=policy.multi_az, DeletionProtection=policy.deletion_protection,
+        BackupRetentionPeriod=policy.backup_retention_days, CopyTagsToSnapshot=True,
+        AutoMinorVersionUpgrade=True, DBSubnetGroupName=Ref(subnets), VPCSecurityGroups=[Ref(server)],
+        EnableCloudwatchLogsExports=["postgresql"],
+        DeletionPolicy="Snapshot", UpdateReplacePolicy="Snapshot", **performance))
+    secret = GetAtt(database, "MasterUserSecret.SecretArn")
+    host = GetAtt(database, "Endpoint.Address")
+    port = GetAtt(database, "Endpoint.Port")
+    read = [statement("ReadDatabaseCredentials", ["secretsmanager:GetSecretValue"], [secret])]
+    stack.output("DatabaseEndpoint", host, "PostgreSQL host (private).")
+    return DatabaseRefs(
+        container_env=[(contract.DB_HOST, host), (contract.DB_PORT, port), (contract.DB_NAME, plan.database.name)],
+        container_secrets=[(contract.DB_USER, Join("", [secret, ":username::"])),
+                           (contract.DB_PASSWORD, Join("", [secret, ":password::"]))],
+        lambda_env=[(contract.DB_HOST, host), (contract.DB_PORT, port), (contract.DB_NAME, plan.database.name),
+                    (contract.DB_SECRET_ARN, secret)],
+        inject_statements=read, read_statements=read, client_security_group=Ref(client))
+
+
+def external(stack: Stack) -> DatabaseRefs:
+    plan = stack.plan
+    stack.parameter("DatabaseUrlParameter", Type="String", Default=f"/{plan.app}/{plan.environment}/database-url",
+                    AllowedPattern=r"^/[A-Za-z0-9_.\-/]+$",
+                    ConstraintDescription="an SSM parameter name starting with /",
+                    Description="SSM SecureString parameter (free) holding the PostgreSQL URL; used unless "
+                                "DatabaseUrlSecretArn is set.")
+    stack.parameter("DatabaseUrlSecretArn", Type="String", Default="",
+                    AllowedPattern=r"^$|^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$",
+                    ConstraintDescription="empty, or a Secrets Manager secret ARN; never the URL itself",
+                    Description="Secrets Manager secret holding the PostgreSQL URL (USD 0.40/month), instead of "
+                                "the SSM parameter.")
+    stack.template.add_condition("DatabaseUrlInSecretsManager", Not(Equals(Ref("DatabaseUrlSecretArn"), "")))
+    location = If("DatabaseUrlInSecretsManager", Ref("DatabaseUrlSecretArn"),
+                  Sub("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${DatabaseUrlParameter}"))
+    # One statement for either store: only the action that matches the ARN's service can ever apply.
+    read = [statement("ReadDatabaseUrl", ["ssm:GetParameters", "ssm:GetParameter", "secretsmanager:GetSecretValue"],
+                      [location])]
+    return DatabaseRefs(
+        container_env=[], container_secrets=[(contract.DATABASE_URL, location)],
+        lambda_env=[(contract.DATABASE_URL_SECRET, If("DatabaseUrlInSecretsManager", Ref("DatabaseUrlSecretArn"),
+                                                      Ref("DatabaseUrlParameter"))),
+                    (contract.DATABASE_URL_SOURCE, If("DatabaseUrlInSecretsManager", "secretsmanager", "ssm"))],
+        inject_statements=read, read_statements=read)
+
+
+GENERATORS: dict[str, Callable[[Stack], DatabaseRefs]] = {"rds": rds_postgres, "external": external}
+
+
+def emit(stack: Stack) -> None:
+    stack.database = GENERATORS[stack.plan.policy.database.mode](stack)

@@ -1,0 +1,45 @@
+"""SQS queues with server-side encryption, their dead-letter queues and redrive, and their alarms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from troposphere import GetAtt, Ref, sqs
+
+from .monitoring import alarm
+from .stack import QueueRefs, Stack
+
+
+def emit(stack: Stack) -> None:
+    full = stack.plan.policy.monitoring.alarms == "full"
+    for q in stack.plan.queues:
+        fifo: dict[str, Any] = {"FifoQueue": True} if q.fifo else {}
+        dead_letter = stack.add(sqs.Queue(
+            f"{q.id}DeadLetterQueue", QueueName=q.dead_letter_physical_name, SqsManagedSseEnabled=True,
+            MessageRetentionPeriod=q.dead_letter_retention, **fifo))
+        if q.fifo and q.content_based_deduplication:
+            fifo["ContentBasedDeduplication"] = True
+        queue = stack.add(sqs.Queue(
+            f"{q.id}Queue", QueueName=q.physical_name, SqsManagedSseEnabled=True,
+            VisibilityTimeout=q.visibility_timeout, MessageRetentionPeriod=q.retention, DelaySeconds=q.delay,
+            ReceiveMessageWaitTimeSeconds=q.receive_wait_time, MaximumMessageSize=q.max_message_size,
+            RedrivePolicy=sqs.RedrivePolicy(deadLetterTargetArn=GetAtt(dead_letter, "Arn"),
+                                            maxReceiveCount=q.max_receive_count),
+            **fifo))
+        stack.queues[q.name] = QueueRefs(queue=queue, dead_letter=dead_letter)
+        # Anything in the dead-letter queue is an execution that failed maxReceiveCount times: tell someone.
+        alarm(stack, f"{q.id}DeadLetterAlarm", f"Messages of {q.name} reached its dead-letter queue",
+              Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
+              dimensions={"QueueName": GetAtt(dead_letter, "QueueName")},
+              Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=0,
+              ComparisonOperator="GreaterThanThreshold")
+        if full:
+            # A message older than twice its visibility timeout has waited through at least one failed
+            # attempt or finds no worker: the queue is falling behind.
+            threshold = max(2 * q.visibility_timeout, 600)
+            alarm(stack, f"{q.id}AgeAlarm", f"The oldest message of {q.name} is older than {threshold}s",
+                  Namespace="AWS/SQS", MetricName="ApproximateAgeOfOldestMessage",
+                  dimensions={"QueueName": GetAtt(queue, "QueueName")},
+                  Statistic="Maximum", Period=300, EvaluationPeriods=2, Threshold=threshold,
+                  ComparisonOperator="GreaterThanThreshold")
+        stack.output(f"{q.id}QueueUrl", Ref(queue), f"URL of the {q.name} queue.")

@@ -1,0 +1,105 @@
+"""The scheduler: one Lambda running the runtime's scheduler handler, one EventBridge Scheduler schedule
+per spec schedule, and a sweeper schedule that re-enqueues executions whose lease expired or that were
+recorded but never sent. Failed invocations go to a dead-letter queue after the schedule's retries."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from troposphere import GetAtt, Ref, awslambda, ec2, scheduler, sqs
+
+from .. import contract
+from ..plan import SchedulePlan, ServicePlan
+from .functions import _read_secrets, function
+from .monitoring import alarm
+from .stack import Stack, role, statement
+
+SWEEP_RATE = "rate(5 minutes)"
+TIMEOUT = 300  # seconds: a sweep may re-enqueue many executions
+MEMORY = 512
+
+
+def _target(stack: Stack, fn: Any, invoker: Any, dead_letter: Any, payload: dict[str, Any],
+            max_attempts: int, max_age: int) -> scheduler.Target:
+    return scheduler.Target(
+        Arn=GetAtt(fn, "Arn"), RoleArn=GetAtt(invoker, "Arn"), Input=json.dumps(payload, sort_keys=True),
+        RetryPolicy=scheduler.RetryPolicy(MaximumRetryAttempts=max_attempts, MaximumEventAgeInSeconds=max_age),
+        DeadLetterConfig=scheduler.DeadLetterConfig(Arn=GetAtt(dead_letter, "Arn")))
+
+
+def _schedule_payload(schedule: SchedulePlan) -> dict[str, Any]:
+    return {"type": contract.SCHEDULE_EVENT, "schedule": schedule.name, "workflow": schedule.workflow,
+            "input": json.loads(schedule.input_json), "scheduledTime": "<aws.scheduler.scheduled-time>"}
+
+
+def emit(stack: Stack) -> None:
+    plan = stack.plan
+    if plan.runtime_queue is None:  # validation guarantees no schedules then
+        return
+    assert stack.database is not None and stack.network is not None
+    queue = stack.queues[plan.runtime_queue].queue
+    image = ServicePlan(
+        name="scheduler", id="Scheduler", kind="worker", role=None, image=plan.runtime_image,
+        image_parameter="RuntimeImage", command=None, cpu=256, memory=MEMORY, env=(), secrets=(),
+        stop_timeout=30, scaling_min=0, scaling_max=1, target_cpu=70, target_memory=80)
+    env: dict[str, Any] = {contract.APP: plan.app, contract.ENVIRONMENT: plan.environment,
+                           contract.ROLE: "scheduler", contract.QUEUE_URL: Ref(queue)}
+    env.update(dict(stack.database.lambda_env))
+    env.update(dict(plan.runtime_env))
+    for name, reference in plan.runtime_secrets:
+        env[f"{contract.SECRET_REF_PREFIX}{name}"] = reference
+    statements = [statement("SendExecutions", ["sqs:SendMessage", "sqs:GetQueueAttributes"],
+                            [GetAtt(queue, "Arn")]),
+                  *stack.database.read_statements,
+                  *_read_secrets([ref for _, ref in plan.runtime_secrets])]
+    vpc = None
+    if stack.network.lambda_in_vpc:
+        # The function reaches a private database: it joins the VPC. ENI management has no resource-level
+        # permissions for Describe*, so AWS offers nothing narrower than "*" (as AWSLambdaVPCAccessExecutionRole).
+        statements.append(statement("ManageNetworkInterfaces", [
+            "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+            "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"], ["*"]))
+        group = stack.add(ec2.SecurityGroup(
+            "SchedulerSecurityGroup", GroupDescription="Scheduler function: AWS APIs and the database",
+            VpcId=stack.network.vpc_id,
+            SecurityGroupEgress=[ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=443, ToPort=443,
+                                                       CidrIp="0.0.0.0/0", Description="AWS APIs over HTTPS")]))
+        groups = [Ref(group)]
+        if stack.database.client_security_group is not None:
+            groups.append(stack.database.client_security_group)
+        vpc = awslambda.VPCConfig(SecurityGroupIds=groups, SubnetIds=stack.network.task_subnets)
+    fn = function(stack, image, statements, timeout=TIMEOUT, handler=contract.LAMBDA_HANDLERS["scheduler"],
+                  extra_env=env, logical="Scheduler", vpc=vpc)
+    stack.scheduler_function = fn
+
+    dead_letter = stack.add(sqs.Queue("SchedulerDeadLetterQueue", QueueName=stack.name("scheduler-dlq"),
+                                      SqsManagedSseEnabled=True, MessageRetentionPeriod=14 * 86400))
+    invoker = role(stack, "SchedulerRole", "scheduler.amazonaws.com", [
+        statement("InvokeScheduler", ["lambda:InvokeFunction"], [GetAtt(fn, "Arn")]),
+        statement("DeadLetters", ["sqs:SendMessage"], [GetAtt(dead_letter, "Arn")]),
+    ])
+    for schedule in plan.schedules:
+        window = (scheduler.FlexibleTimeWindow(Mode="FLEXIBLE",
+                                               MaximumWindowInMinutes=schedule.flexible_window_minutes)
+                  if schedule.flexible_window_minutes else scheduler.FlexibleTimeWindow(Mode="OFF"))
+        stack.add(scheduler.Schedule(
+            f"{schedule.id}Schedule", Description=schedule.description or f"Starts workflow {schedule.workflow}",
+            ScheduleExpression=schedule.expression, ScheduleExpressionTimezone=schedule.timezone,
+            FlexibleTimeWindow=window, State="ENABLED" if schedule.enabled else "DISABLED",
+            Target=_target(stack, fn, invoker, dead_letter, _schedule_payload(schedule),
+                           schedule.max_attempts, schedule.max_age)))
+    stack.add(scheduler.Schedule(
+        "SweeperSchedule", Description="Re-enqueues executions whose lease expired or that were never sent",
+        ScheduleExpression=SWEEP_RATE, FlexibleTimeWindow=scheduler.FlexibleTimeWindow(Mode="OFF"),
+        State="ENABLED", Target=_target(stack, fn, invoker, dead_letter, {"type": contract.SWEEP_EVENT},
+                                        max_attempts=0, max_age=300)))
+    alarm(stack, "SchedulerDeadLetterAlarm", "A scheduled invocation failed all its retries",
+          Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
+          dimensions={"QueueName": GetAtt(dead_letter, "QueueName")},
+          Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold")
+    if plan.policy.monitoring.alarms == "full":
+        alarm(stack, "SchedulerErrorsAlarm", "The scheduler function fails",
+              Namespace="AWS/Lambda", MetricName="Errors",
+              dimensions={"FunctionName": Ref(fn)},
+              Statistic="Sum", Period=300, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold")

@@ -1,0 +1,108 @@
+"""The template under construction, and what generators hand to the ones after them.
+
+Generators run in the fixed order of emit.GENERATORS; each reads the plan and the references earlier ones
+left here (network, database, topic, queues, tasks), adds resources, and sets its own references.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from troposphere import AWSObject, Output, Parameter, Ref, Sub, Template, iam
+
+from ..plan import Plan
+
+
+@dataclass
+class NetworkRefs:
+    vpc_id: Any
+    task_subnets: Any  # where tasks and in-VPC Lambdas run
+    assign_public_ip: bool  # tasks in public subnets need a public IP to reach AWS APIs
+    public_subnets: Any  # for a load balancer
+    database_subnets: Any | None = None
+    lambda_in_vpc: bool = False
+
+
+@dataclass
+class DatabaseRefs:
+    # ECS: plain environment and Secrets (ValueFrom); Lambda: environment only (it reads secrets itself).
+    container_env: list[tuple[str, Any]]
+    container_secrets: list[tuple[str, Any]]
+    lambda_env: list[tuple[str, Any]]
+    # IAM statements: to inject secrets into containers (execution role), to read them at run time (Lambda).
+    inject_statements: list[dict[str, Any]]
+    read_statements: list[dict[str, Any]]
+    client_security_group: Any | None = None  # members may reach the database
+
+
+@dataclass
+class QueueRefs:
+    queue: Any  # the AWS::SQS::Queue resource
+    dead_letter: Any
+
+
+@dataclass
+class Stack:
+    plan: Plan
+    template: Template = field(default_factory=Template)
+    network: NetworkRefs | None = None
+    database: DatabaseRefs | None = None
+    alert_topic: Any | None = None
+    queues: dict[str, QueueRefs] = field(default_factory=dict)
+    cluster: Any | None = None
+    task_definitions: dict[str, Any] = field(default_factory=dict)  # service name -> AWS::ECS::TaskDefinition
+    task_roles: dict[str, list[Any]] = field(default_factory=dict)  # service name -> roles a Pipe passes
+    task_security_group: Any | None = None
+    ecs_services: dict[str, Any] = field(default_factory=dict)
+    functions: dict[str, Any] = field(default_factory=dict)  # web services served from Lambda
+    load_balancer: Any | None = None
+    target_groups: dict[str, Any] = field(default_factory=dict)
+    scheduler_function: Any | None = None
+
+    def add(self, resource: AWSObject) -> Any:
+        return self.template.add_resource(resource)
+
+    def parameter(self, logical_id: str, **props: Any) -> Parameter:
+        if logical_id in self.template.parameters:
+            return self.template.parameters[logical_id]
+        return self.template.add_parameter(Parameter(logical_id, **props))
+
+    def output(self, logical_id: str, value: Any, description: str) -> None:
+        self.template.add_output(Output(logical_id, Value=value, Description=description))
+
+    def name(self, suffix: str = "") -> str:
+        """A physical name prefix: <app>-<environment>[-suffix]."""
+        return f"{self.plan.stack_name}-{suffix}" if suffix else self.plan.stack_name
+
+
+def arn(service: str, resource: str) -> Sub:
+    """An ARN in this stack's partition, region and account."""
+    return Sub(f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}")
+
+
+def statement(sid: str, actions: list[str], resources: list[Any], **extra: Any) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resources, **extra}
+
+
+def policy_document(statements: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+# Services that state which account they act for, so their trust policies can require it (confused deputy).
+_SOURCE_ACCOUNT_AWARE = {"ecs-tasks.amazonaws.com", "scheduler.amazonaws.com", "pipes.amazonaws.com"}
+
+
+def assume(service: str) -> dict[str, Any]:
+    trust: dict[str, Any] = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    if service in _SOURCE_ACCOUNT_AWARE:
+        trust["Condition"] = {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}}
+    return policy_document([trust])
+
+
+def role(stack: Stack, logical_id: str, service: str, statements: list[dict[str, Any]]) -> Any:
+    """An IAM role for one AWS service with one inline policy; no managed policies, no wildcards added."""
+    props: dict[str, Any] = {"AssumeRolePolicyDocument": assume(service)}
+    if statements:
+        props["Policies"] = [iam.Policy(PolicyName="least-privilege", PolicyDocument=policy_document(statements))]
+    return stack.add(iam.Role(logical_id, **props))

@@ -1,0 +1,227 @@
+"""ECS: the cluster, and for every service that runs as a Fargate task its log group, roles, image
+parameter and task definition. Web services and workers then differ only in how tasks are started
+(web.py, workers.py); the runtime's environment contract is assembled here for ECS and Lambda alike."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from troposphere import GetAtt, Join, Ref, Sub, ec2, ecs, logs
+from troposphere import applicationautoscaling as aas
+
+from .. import contract
+from ..plan import ServicePlan
+from .stack import Stack, arn, role, statement
+
+ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/"
+                       r"(?P<repository>[^:@]+)(?P<ref>[:@].+)?$")
+
+
+def runs_on_ecs(stack: Stack, service: ServicePlan) -> bool:
+    return service.kind == "worker" or stack.plan.policy.web.serving == "load-balancer"
+
+
+def image_parameter(stack: Stack, service: ServicePlan) -> Ref:
+    """One parameter per image, so CI deploys a new tag without editing the spec. An ECR image is pinned to
+    its repository: the roles may pull from it and nothing else."""
+    props: dict[str, Any] = {"Type": "String", "Default": service.image,
+                             "Description": f"Container image of {'the runtime' if service.role else service.name}."}
+    match = ECR_IMAGE.match(service.image)
+    if match:
+        repository = re.escape(service.image[: match.start("ref")] if match.group("ref") else service.image)
+        props["AllowedPattern"] = f"^{repository}(:[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}|@sha256:[a-f0-9]{{64}})$"
+        props["ConstraintDescription"] = f"an image of the repository {match.group('repository')}"
+    return Ref(stack.parameter(service.image_parameter, **props))
+
+
+def image_pull_statements(service: ServicePlan) -> list[dict[str, Any]]:
+    match = ECR_IMAGE.match(service.image)
+    if match is None:
+        return []  # a public registry needs no AWS permission
+    repository = Sub(f"arn:${{AWS::Partition}}:ecr:{match.group('region')}:{match.group('account')}:repository/"
+                     f"{match.group('repository')}")
+    return [
+        # GetAuthorizationToken has no resource-level permissions: AWS offers nothing narrower than "*".
+        statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
+        statement("PullImage", ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage",
+                                "ecr:GetDownloadUrlForLayer"], [repository]),
+    ]
+
+
+def secret_reference(reference: str) -> tuple[Any, Any, str]:
+    """(ValueFrom for ECS, the ARN IAM must allow, the action) for a spec secret reference."""
+    if reference.startswith("/"):
+        parameter = arn("ssm", f"parameter{reference}")
+        return parameter, parameter, "ssm:GetParameters"
+    if ":ssm:" in reference:
+        return reference, reference, "ssm:GetParameters"
+    # Secrets Manager: ARN, optionally followed by :json-key:version-stage:version-id
+    return reference, ":".join(reference.split(":")[:7]), "secretsmanager:GetSecretValue"
+
+
+def secret_statements(sid: str, references: list[str]) -> list[dict[str, Any]]:
+    by_action: dict[str, list[Any]] = {}
+    for reference in references:
+        _, resource, action = secret_reference(reference)
+        by_action.setdefault(action, []).append(resource)
+    return [statement(f"{sid}{i}", [action], resources)
+            for i, (action, resources) in enumerate(sorted(by_action.items()))]
+
+
+def role_environment(stack: Stack, service: ServicePlan, *, on_lambda: bool) -> list[tuple[str, Any]]:
+    """The contract's variables for one service, then the user's. Runtime roles get the database too."""
+    plan = stack.plan
+    env: list[tuple[str, Any]] = [(contract.APP, plan.app), (contract.ENVIRONMENT, plan.environment)]
+    queue_name = service.queue if service.kind == "worker" else plan.runtime_queue
+    if service.role is not None:
+        env.append((contract.ROLE, service.role))
+    if queue_name is not None and (service.role is not None or service.kind == "worker"):
+        env.append((contract.QUEUE_URL, Ref(stack.queues[queue_name].queue)))
+    if service.role == "api" and service.path != "/" and not on_lambda:
+        env.append((contract.BASE_PATH, service.path))
+    if service.kind == "worker":
+        mode = "poll" if plan.policy.workers.dispatch == "autoscaled-service" else "once"
+        env += [(contract.WORKER_MODE, mode), (contract.WORKER_TIMEOUT, str(service.timeout)),
+                (contract.WORKER_CONCURRENCY, str(service.concurrency))]
+    if service.role is not None:
+        assert stack.database is not None
+        env += stack.database.lambda_env if on_lambda else stack.database.container_env
+        env += list(plan.runtime_env)
+    return env + list(service.env)
+
+
+def service_secrets(stack: Stack, service: ServicePlan) -> list[str]:
+    runtime = [ref for _, ref in stack.plan.runtime_secrets] if service.role else []
+    return runtime + [ref for _, ref in service.secrets]
+
+
+def secret_variables(stack: Stack, service: ServicePlan) -> list[tuple[str, str]]:
+    runtime = list(stack.plan.runtime_secrets) if service.role else []
+    return runtime + list(service.secrets)
+
+
+def queue_statements(stack: Stack, service: ServicePlan) -> list[dict[str, Any]]:
+    """What the runtime role does with its queue, and nothing more."""
+    plan = stack.plan
+    if service.kind == "worker" and service.queue is not None:
+        actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
+                   "sqs:GetQueueAttributes", "sqs:SendMessage"]  # SendMessage: re-enqueue on Spot interruption
+        return [statement("ConsumeQueue", actions, [GetAtt(stack.queues[service.queue].queue, "Arn")])]
+    if service.role == "api" and plan.runtime_queue is not None:
+        return [statement("SendExecutions", ["sqs:SendMessage", "sqs:GetQueueAttributes"],
+                          [GetAtt(stack.queues[plan.runtime_queue].queue, "Arn")])]
+    return []
+
+
+def cluster(stack: Stack) -> None:
+    if not any(runs_on_ecs(stack, s) for s in stack.plan.services):
+        return
+    policy = stack.plan.policy
+    insights = "enabled" if policy.monitoring.dashboard else "disabled"
+    stack.cluster = stack.add(ecs.Cluster("Cluster", ClusterSettings=[
+        ecs.ClusterSetting(Name="containerInsights", Value=insights)]))
+    stack.add(ecs.ClusterCapacityProviderAssociations(
+        "ClusterCapacityProviders", Cluster=Ref(stack.cluster), CapacityProviders=["FARGATE", "FARGATE_SPOT"],
+        DefaultCapacityProviderStrategy=[ecs.CapacityProviderStrategy(
+            CapacityProvider=policy.workers.capacity, Weight=1)]))
+    assert stack.network is not None
+    stack.task_security_group = stack.add(ec2.SecurityGroup(
+        "TaskSecurityGroup", GroupDescription="Fargate tasks: reach AWS APIs and the services workflows call",
+        VpcId=stack.network.vpc_id,
+        SecurityGroupEgress=[ec2.SecurityGroupRule(IpProtocol="-1", CidrIp="0.0.0.0/0",
+                                                   Description="AWS APIs and external services")]))
+    for service in stack.plan.services:
+        if runs_on_ecs(stack, service):
+            task_definition(stack, service)
+
+
+def task_definition(stack: Stack, service: ServicePlan) -> None:
+    plan = stack.plan
+    image = image_parameter(stack, service)
+    log_group = stack.add(logs.LogGroup(f"{service.id}LogGroup",
+                                        RetentionInDays=plan.policy.monitoring.log_retention_days))
+    assert stack.database is not None
+    secrets = [(name, secret_reference(ref)[0]) for name, ref in secret_variables(stack, service)]
+    inject = secret_statements("ReadSecrets", service_secrets(stack, service))
+    if service.role is not None:
+        secrets += stack.database.container_secrets
+        inject += stack.database.inject_statements
+    execution = role(stack, f"{service.id}ExecutionRole", "ecs-tasks.amazonaws.com", [
+        *image_pull_statements(service),
+        statement("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [GetAtt(log_group, "Arn")]),
+        *inject,
+    ])
+    roles = [execution]
+    task_role_props: dict[str, Any] = {}
+    if queue_statements(stack, service):
+        task_role = role(stack, f"{service.id}TaskRole", "ecs-tasks.amazonaws.com", queue_statements(stack, service))
+        task_role_props["TaskRoleArn"] = GetAtt(task_role, "Arn")
+        roles.append(task_role)
+    command = list(service.command) if service.command else (
+        contract.COMMANDS[service.role] if service.role else None)
+    container: dict[str, Any] = {
+        "Name": service.name, "Image": image, "Essential": True,
+        "Environment": [ecs.Environment(Name=k, Value=v) for k, v in role_environment(stack, service, on_lambda=False)],
+        "Secrets": [ecs.Secret(Name=k, ValueFrom=v) for k, v in secrets],
+        "StopTimeout": service.stop_timeout,
+        "LogConfiguration": ecs.LogConfiguration(LogDriver="awslogs", Options={
+            "awslogs-group": Ref(log_group), "awslogs-region": Ref("AWS::Region"),
+            "awslogs-stream-prefix": service.name}),
+    }
+    if command:
+        container["Command"] = command
+    if service.port is not None:
+        container["PortMappings"] = [ecs.PortMapping(ContainerPort=service.port, Protocol="tcp")]
+    if not secrets:
+        del container["Secrets"]
+    stack.task_definitions[service.name] = stack.add(ecs.TaskDefinition(
+        f"{service.id}TaskDefinition", Family=stack.name(service.name), Cpu=str(service.cpu),
+        Memory=str(service.memory), NetworkMode="awsvpc", RequiresCompatibilities=["FARGATE"],
+        RuntimePlatform=ecs.RuntimePlatform(OperatingSystemFamily="LINUX", CpuArchitecture="X86_64"),
+        ExecutionRoleArn=GetAtt(execution, "Arn"), ContainerDefinitions=[ecs.ContainerDefinition(**container)],
+        **task_role_props))
+    stack.task_roles[service.name] = roles
+
+
+def security_groups(stack: Stack, service: ServicePlan) -> list[Any]:
+    groups = [Ref(stack.task_security_group)]
+    if service.role is not None and stack.database is not None and stack.database.client_security_group:
+        groups.append(stack.database.client_security_group)
+    return groups
+
+
+def ecs_service(stack: Stack, service: ServicePlan, *, capacity: str, **extra: Any) -> Any:
+    """An ECS service for `service`, deployed with a circuit breaker that rolls back failed deployments."""
+    assert stack.network is not None
+    resource = stack.add(ecs.Service(
+        f"{service.id}Service", Cluster=Ref(stack.cluster), TaskDefinition=Ref(stack.task_definitions[service.name]),
+        DesiredCount=service.scaling_min,
+        CapacityProviderStrategy=[ecs.CapacityProviderStrategyItem(CapacityProvider=capacity, Weight=1)],
+        NetworkConfiguration=ecs.NetworkConfiguration(AwsvpcConfiguration=ecs.AwsvpcConfiguration(
+            Subnets=stack.network.task_subnets, SecurityGroups=security_groups(stack, service),
+            AssignPublicIp="ENABLED" if stack.network.assign_public_ip else "DISABLED")),
+        DeploymentConfiguration=ecs.DeploymentConfiguration(
+            DeploymentCircuitBreaker=ecs.DeploymentCircuitBreaker(Enable=True, Rollback=True),
+            MaximumPercent=200, MinimumHealthyPercent=100),
+        PropagateTags="SERVICE", EnableECSManagedTags=True, **extra))
+    stack.ecs_services[service.name] = resource
+    return resource
+
+
+def scalable_target(stack: Stack, service: ServicePlan) -> Any:
+    return stack.add(aas.ScalableTarget(
+        f"{service.id}ScalableTarget", MinCapacity=service.scaling_min, MaxCapacity=service.scaling_max,
+        ResourceId=Join("/", ["service", Ref(stack.cluster), GetAtt(stack.ecs_services[service.name], "Name")]),
+        ScalableDimension="ecs:service:DesiredCount", ServiceNamespace="ecs"))
+
+
+def tracking_policies(stack: Stack, service: ServicePlan, target: Any, *, scale_in: bool) -> None:
+    for metric, value in (("CPU", service.target_cpu), ("Memory", service.target_memory)):
+        stack.add(aas.ScalingPolicy(
+            f"{service.id}{metric}ScalingPolicy", PolicyName=f"{service.name}-{metric.lower()}-tracking",
+            PolicyType="TargetTrackingScaling", ScalingTargetId=Ref(target),
+            TargetTrackingScalingPolicyConfiguration=aas.TargetTrackingScalingPolicyConfiguration(
+                TargetValue=float(value), DisableScaleIn=not scale_in, ScaleInCooldown=120, ScaleOutCooldown=60,
+                PredefinedMetricSpecification=aas.PredefinedMetricSpecification(
+                    PredefinedMetricType=f"ECSServiceAverage{metric}Utilization"))))

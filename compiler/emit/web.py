@@ -1,0 +1,124 @@
+"""Web services on ECS behind one Application Load Balancer (standard): path-prefix routing, HTTPS with
+an HTTP redirect when a certificate is given, target tracking on CPU and memory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from troposphere import Equals, GetAtt, If, Join, Not, Ref, cloudformation, ec2, ecs
+from troposphere import elasticloadbalancingv2 as elb
+
+from ..plan import ServicePlan
+from .database import NO_EGRESS
+from .monitoring import alarm
+from .stack import Stack
+from .tasks import ecs_service, runs_on_ecs, scalable_target, tracking_policies
+
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+
+def _forward(target_group: Any) -> list[elb.Action]:
+    return [elb.Action(Type="forward", TargetGroupArn=Ref(target_group))]
+
+
+def _not_found() -> list[elb.Action]:
+    return [elb.Action(Type="fixed-response", FixedResponseConfig=elb.FixedResponseConfig(
+        StatusCode="404", ContentType="text/plain", MessageBody="not found"))]
+
+
+def load_balancer(stack: Stack, public: list[ServicePlan]) -> list[str]:
+    """The ALB, its listeners and one target group per public service; returns what services wait for."""
+    assert stack.network is not None and stack.task_security_group is not None
+    stack.parameter("CertificateArn", Type="String", Default="",
+                    AllowedPattern=r"^$|^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$",
+                    Description="ACM certificate for HTTPS (empty: HTTP only).")
+    stack.template.add_condition("HasCertificate", Not(Equals(Ref("CertificateArn"), "")))
+    group = stack.add(ec2.SecurityGroup(
+        "LoadBalancerSecurityGroup", GroupDescription="Load balancer: HTTP and HTTPS from the internet",
+        VpcId=stack.network.vpc_id,
+        SecurityGroupIngress=[ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=port, ToPort=port,
+                                                    CidrIp="0.0.0.0/0", Description=f"{name} from anywhere")
+                              for port, name in ((80, "HTTP"), (443, "HTTPS"))],
+        SecurityGroupEgress=[NO_EGRESS]))  # egress only to the tasks: rules below
+    stack.load_balancer = stack.add(elb.LoadBalancer(
+        "LoadBalancer", Type="application", Scheme="internet-facing", Subnets=stack.network.public_subnets,
+        SecurityGroups=[Ref(group)], LoadBalancerAttributes=[
+            elb.LoadBalancerAttributes(Key="routing.http.drop_invalid_header_fields.enabled", Value="true")]))
+    default = None
+    for service in public:
+        target = stack.add(elb.TargetGroup(
+            f"{service.id}TargetGroup", TargetType="ip", Protocol="HTTP", Port=service.port,
+            VpcId=stack.network.vpc_id, HealthCheckPath=service.health_check, HealthCheckIntervalSeconds=15,
+            HealthyThresholdCount=2, Matcher=elb.Matcher(HttpCode="200-399"),
+            TargetGroupAttributes=[elb.TargetGroupAttribute(Key="deregistration_delay.timeout_seconds",
+                                                            Value="30")]))
+        stack.target_groups[service.name] = target
+        stack.add(ec2.SecurityGroupEgress(
+            f"{service.id}EgressFromLoadBalancer", GroupId=Ref(group),
+            DestinationSecurityGroupId=Ref(stack.task_security_group), IpProtocol="tcp", FromPort=service.port,
+            ToPort=service.port, Description=f"to {service.name} tasks"))
+        stack.add(ec2.SecurityGroupIngress(
+            f"{service.id}IngressFromLoadBalancer", GroupId=Ref(stack.task_security_group),
+            SourceSecurityGroupId=Ref(group), IpProtocol="tcp", FromPort=service.port, ToPort=service.port,
+            Description=f"{service.name} from the load balancer"))
+        if service.path == "/":
+            default = target
+    default_action = _forward(default) if default is not None else _not_found()
+    redirect = [elb.Action(Type="redirect", RedirectConfig=elb.RedirectConfig(
+        Protocol="HTTPS", Port="443", StatusCode="HTTP_301"))]
+    http = stack.add(elb.Listener(
+        "HttpListener", LoadBalancerArn=Ref(stack.load_balancer), Port=80, Protocol="HTTP",
+        DefaultActions=If("HasCertificate", redirect, default_action)))
+    https = stack.add(elb.Listener(
+        "HttpsListener", Condition="HasCertificate", LoadBalancerArn=Ref(stack.load_balancer), Port=443,
+        Protocol="HTTPS", SslPolicy=TLS_POLICY, Certificates=[elb.Certificate(CertificateArn=Ref("CertificateArn"))],
+        DefaultActions=default_action))
+    serving = If("HasCertificate", Ref(https), Ref(http))
+    waits = []
+    for priority, service in enumerate(sorted(public, key=lambda s: (-len(s.path), s.path)), start=1):
+        if service.path == "/":
+            continue
+        prefix = service.path.rstrip("/")
+        stack.add(elb.ListenerRule(
+            f"{service.id}ListenerRule", ListenerArn=serving, Priority=priority,
+            Conditions=[elb.Condition(Field="path-pattern", PathPatternConfig=elb.PathPatternConfig(
+                Values=[prefix, f"{prefix}/*"]))],
+            Actions=[elb.ListenerRuleAction(Type="forward", TargetGroupArn=Ref(stack.target_groups[service.name]))]))
+        waits.append(f"{service.id}ListenerRule")
+    # ECS refuses a target group that no listener uses yet. The HTTPS listener exists only with a certificate,
+    # so services wait on this handle, which references whichever listener serves.
+    stack.add(cloudformation.WaitConditionHandle("LoadBalancerListenersReady",
+                                                 Metadata={"ServingListener": serving}))
+    scheme = If("HasCertificate", "https", "http")
+    stack.output("LoadBalancerUrl", Join("", [scheme, "://", GetAtt(stack.load_balancer, "DNSName")]),
+                 "URL of the load balancer.")
+    alarm(stack, "LoadBalancer5xxAlarm", "The load balancer or its targets answer 5xx",
+          Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count",
+          dimensions={"LoadBalancer": GetAtt(stack.load_balancer, "LoadBalancerFullName")},
+          Statistic="Sum", Period=300, EvaluationPeriods=1, Threshold=10, ComparisonOperator="GreaterThanThreshold")
+    return ["LoadBalancerListenersReady", "HttpListener", *waits]
+
+
+def emit(stack: Stack) -> None:
+    if stack.plan.policy.web.serving != "load-balancer":
+        return
+    services = [s for s in stack.plan.web_services if runs_on_ecs(stack, s)]
+    public = [s for s in services if s.public]
+    waits = load_balancer(stack, public) if public else []
+    for service in services:
+        extra: dict[str, Any] = {}
+        if service.public:
+            extra = {"LoadBalancers": [elb_mapping(stack, service)], "HealthCheckGracePeriodSeconds": 60,
+                     "DependsOn": waits}
+        ecs_service(stack, service, capacity="FARGATE", **extra)
+        target = scalable_target(stack, service)
+        tracking_policies(stack, service, target, scale_in=True)
+        if service.role == "api" and service.public:
+            scheme = If("HasCertificate", "https", "http")
+            stack.output("ApiUrl", Join("", [scheme, "://", GetAtt(stack.load_balancer, "DNSName"),
+                                             service.path.rstrip("/")]), "Base URL of the Flow Builder API.")
+
+
+def elb_mapping(stack: Stack, service: ServicePlan) -> Any:
+    return ecs.LoadBalancer(ContainerName=service.name, ContainerPort=service.port,
+                            TargetGroupArn=Ref(stack.target_groups[service.name]))

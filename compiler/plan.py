@@ -1,0 +1,184 @@
+"""The resolved plan: spec + profile + environment -> flat, typed data that the emitters read.
+
+Pure and deterministic: no troposphere, no boto3, no I/O. Everything an emitter needs to decide is here,
+so a profile's behaviour can be tested without rendering a template (Copilot's manifest -> template data).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from .checks.naming import queue_name
+from .naming import pascal
+from .profiles import ProfileSpec, ResolvedProfile
+from .spec import App, WebService, WorkerService
+
+
+@dataclass(frozen=True)
+class QueuePlan:
+    name: str
+    id: str  # logical-ID stem: WorkflowRequests
+    physical_name: str
+    dead_letter_physical_name: str
+    fifo: bool
+    content_based_deduplication: bool
+    visibility_timeout: int
+    retention: int
+    delay: int
+    receive_wait_time: int
+    max_message_size: int
+    max_receive_count: int
+    dead_letter_retention: int
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    name: str
+    id: str
+    kind: Literal["web", "worker"]
+    role: Literal["api", "worker"] | None  # the runtime role it runs, or None for its own image
+    image: str  # default of the image parameter
+    image_parameter: str  # RuntimeImage for runtime roles, <Id>Image otherwise
+    command: tuple[str, ...] | None
+    cpu: int
+    memory: int
+    env: tuple[tuple[str, str], ...]  # user environment, sorted
+    secrets: tuple[tuple[str, str], ...]  # (variable, reference as written), sorted
+    stop_timeout: int
+    scaling_min: int
+    scaling_max: int
+    target_cpu: int
+    target_memory: int
+    # web
+    port: int | None = None
+    public: bool = False
+    path: str = "/"
+    health_check: str = "/"
+    # worker
+    queue: str | None = None
+    timeout: int = 0
+    concurrency: int = 1
+
+
+@dataclass(frozen=True)
+class SchedulePlan:
+    name: str
+    id: str
+    expression: str  # cron(...) or rate(...)
+    timezone: str
+    workflow: str
+    input_json: str  # canonical JSON of the workflow input
+    flexible_window_minutes: int  # 0: off
+    max_attempts: int
+    max_age: int
+    enabled: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class DatabasePlan:
+    engine_version: str
+    name: str
+    storage: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    app: str
+    environment: str
+    profile: str
+    policy: ProfileSpec  # the profile's resolved settings (frozen pydantic data)
+    region: str
+    stack_name: str
+    description: str
+    tags: tuple[tuple[str, str], ...]
+    runtime_image: str
+    runtime_env: tuple[tuple[str, str], ...]
+    runtime_secrets: tuple[tuple[str, str], ...]
+    runtime_queue: str | None  # where the API and the scheduler send executions
+    database: DatabasePlan
+    queues: tuple[QueuePlan, ...]
+    services: tuple[ServicePlan, ...]
+    schedules: tuple[SchedulePlan, ...]
+    alert_email: str | None
+
+    def queue(self, name: str) -> QueuePlan:
+        return next(q for q in self.queues if q.name == name)
+
+    @property
+    def web_services(self) -> tuple[ServicePlan, ...]:
+        return tuple(s for s in self.services if s.kind == "web")
+
+    @property
+    def workers(self) -> tuple[ServicePlan, ...]:
+        return tuple(s for s in self.services if s.kind == "worker")
+
+
+def _expression(cron: str | None, rate: str | None) -> str:
+    if cron is not None:
+        body = cron.strip()
+        return body if body.startswith("cron(") else f"cron({body})"
+    body = (rate or "").strip()
+    return body if body.startswith("rate(") else f"rate({body})"
+
+
+def make_plan(app: App, profile: ResolvedProfile, environment: str) -> Plan:
+    """`app` is the spec already merged for `environment` (validate.Result.app)."""
+    spec = app.spec
+    name = app.metadata.name
+    queues = tuple(
+        QueuePlan(
+            name=q_name, id=pascal(q_name),
+            physical_name=queue_name(name, environment, q_name, dead_letter=False, fifo=q.fifo),
+            dead_letter_physical_name=queue_name(name, environment, q_name, dead_letter=True, fifo=q.fifo),
+            fifo=q.fifo, content_based_deduplication=q.content_based_deduplication,
+            visibility_timeout=q.visibility_timeout, retention=q.retention, delay=q.delay,
+            receive_wait_time=q.receive_wait_time, max_message_size=q.max_message_size,
+            max_receive_count=q.dead_letter.max_receive_count, dead_letter_retention=q.dead_letter.retention,
+        )
+        for q_name, q in sorted(spec.queues.items())
+    )
+    services = []
+    for s_name, s in sorted(spec.services.items()):
+        common = dict(
+            name=s_name, id=pascal(s_name), role=s.runtime,
+            image=s.image or spec.runtime.image,
+            image_parameter="RuntimeImage" if s.runtime else f"{pascal(s_name)}Image",
+            command=tuple(s.command) if s.command else None, cpu=s.cpu, memory=s.memory,
+            env=tuple(sorted(s.env.items())), secrets=tuple(sorted(s.secrets.items())),
+            stop_timeout=s.stop_timeout, scaling_min=s.scaling.min, scaling_max=s.scaling.max,
+            target_cpu=s.scaling.target_cpu, target_memory=s.scaling.target_memory,
+        )
+        if isinstance(s, WebService):
+            services.append(ServicePlan(kind="web", port=s.port, public=s.public, path=s.path,
+                                        health_check=s.health_check, **common))
+        else:
+            assert isinstance(s, WorkerService)
+            services.append(ServicePlan(kind="worker", queue=s.queue, timeout=s.timeout,
+                                        concurrency=s.concurrency, **common))
+    schedules = tuple(
+        SchedulePlan(
+            name=sc_name, id=pascal(sc_name), expression=_expression(sc.cron, sc.rate), timezone=sc.timezone,
+            workflow=sc.workflow, input_json=json.dumps(sc.input, sort_keys=True, separators=(",", ":")),
+            flexible_window_minutes=(sc.flexible_window + 59) // 60, max_attempts=sc.retries.max_attempts,
+            max_age=sc.retries.max_age, enabled=sc.enabled, description=sc.description,
+        )
+        for sc_name, sc in sorted(spec.schedules.items())
+    )
+    runtime_queues = sorted({s.queue for s in spec.services.values()
+                             if isinstance(s, WorkerService) and s.runtime == "worker"})
+    tags = tuple(sorted({**app.metadata.labels, "app": name, "environment": environment,
+                         "profile": profile.name, "managed-by": "flowbuilder"}.items()))
+    return Plan(
+        app=name, environment=environment, profile=profile.name, policy=profile.spec, region=spec.region,
+        stack_name=f"{name}-{environment}",
+        description=(app.metadata.description or f"Flow Builder application {name}")[:900],
+        tags=tags, runtime_image=spec.runtime.image, runtime_env=tuple(sorted(spec.runtime.env.items())),
+        runtime_secrets=tuple(sorted(spec.runtime.secrets.items())),
+        runtime_queue=runtime_queues[0] if runtime_queues else None,
+        database=DatabasePlan(engine_version=spec.database.version, name=spec.database.name,
+                              storage=spec.database.storage),
+        queues=queues, services=tuple(services), schedules=schedules, alert_email=spec.alerts.email,
+    )
