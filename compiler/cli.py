@@ -76,6 +76,41 @@ def validate(spec_file: str, environment: str | None, profile: str | None, fmt: 
 
 
 @cli.command()
+@click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
+              type=click.Path(dir_okay=False), help="The spec to compile.")
+@click.option("--profile", default="standard", show_default=True, metavar="standard|ultra|PATH",
+              help="How the spec becomes AWS resources.")
+@click.option("--env", "environment", default="dev", show_default=True, metavar="NAME",
+              help="Environment: selects the spec's and the profile's overlays; the stack is <app>-<env>.")
+@click.option("-o", "--output", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for <stack>.template.<format> and <stack>.parameters.json.")
+@click.option("--format", "fmt", type=click.Choice(["json", "yaml"]), default="json", show_default=True,
+              help="Template format.")
+def build(spec_file: str, profile: str, environment: str, out_dir: str, fmt: str) -> None:
+    """Compile flowbuilder.yaml into a CloudFormation template and a parameters file."""
+    from .build import compile_spec, write
+    from .diagnostics import Invalid, format_text
+    from .emit import LimitError
+
+    try:
+        compiled = compile_spec(spec_file, profile, environment)
+        paths = write(compiled, out_dir, fmt)  # type: ignore[arg-type]
+    except Invalid as exc:
+        click.echo(format_text(exc.diagnostics))
+        click.echo(f"{spec_file}: not built", err=True)
+        sys.exit(EXIT_INVALID)
+    except LimitError as exc:
+        _fail(str(exc), EXIT_INVALID)
+        return
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    click.echo(compiled.summary())
+    for path in paths:
+        click.echo(f"wrote {path}")
+
+
+@cli.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the schema to a file.")
 @click.option("--vscode", "workspace", type=click.Path(file_okay=False), is_flag=False, flag_value=".",
               help="Write flowbuilder.schema.json and the yaml.schemas mapping in .vscode/settings.json "

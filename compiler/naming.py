@@ -1,19 +1,45 @@
 """Logical IDs: stable, derived from names, and a compatibility contract (SAM treats its scheme so).
 
-`workflow-requests` -> `WorkflowRequests`; each kind of spec entry appends fixed suffixes. Changing either
-replaces live resources, so tests pin the format.
+`workflow-requests` -> `WorkflowRequests`; each kind of spec entry appends fixed suffixes, and stack-wide
+resources have fixed IDs. Changing either replaces live resources, so tests pin both: every ID an emitter
+writes must be listed here, and validation rejects specs whose names would collide.
 """
 
 from __future__ import annotations
 
-# The suffixes each kind of entry produces; a collision between any two entries is an error at validate
-# time, long before CloudFormation would reject the template.
+# Suffixes per kind of spec entry (resources, parameters and outputs share them).
 KIND_SUFFIXES: dict[str, tuple[str, ...]] = {
-    "services": ("Service", "TaskDefinition", "TaskRole", "ExecutionRole", "LogGroup", "SecurityGroup",
-                 "TargetGroup", "ScalableTarget", "Function", "FunctionUrl"),
-    "queues": ("Queue", "DeadLetterQueue", "DeadLetterAlarm", "AgeAlarm", "Pipe", "PipeRole"),
+    "services": (
+        "Service", "TaskDefinition", "TaskRole", "ExecutionRole", "LogGroup", "Image", "ServiceUrl",
+        "TargetGroup", "ListenerRule", "IngressFromLoadBalancer", "EgressFromLoadBalancer",
+        "ScalableTarget", "CPUScalingPolicy", "MemoryScalingPolicy", "ScaleOutPolicy", "ScaleInPolicy",
+        "QueueNotEmptyAlarm", "QueueEmptyAlarm", "Pipe", "PipeRole",
+        "Function", "FunctionRole", "FunctionUrl", "FunctionUrlPermission", "FunctionInvokePermission",
+    ),
+    "queues": ("Queue", "DeadLetterQueue", "DeadLetterAlarm", "AgeAlarm", "QueueUrl"),
     "schedules": ("Schedule",),
 }
+
+_NUMBERED = ("PublicSubnet{}", "PublicSubnet{}RouteTableAssociation", "PrivateSubnet{}",
+             "PrivateSubnet{}RouteTableAssociation", "PrivateRouteTable{}", "PrivateDefaultRoute{}",
+             "DatabaseSubnet{}", "DatabaseSubnet{}RouteTableAssociation", "NatGateway{}", "NatGateway{}Eip")
+# Stack-wide logical IDs (resources, parameters, conditions, outputs).
+GLOBAL_IDS: frozenset[str] = frozenset({
+    "Vpc", "VpcId", "SubnetIds", "InternetGateway", "VpcGatewayAttachment", "PublicRouteTable",
+    "PublicDefaultRoute", "DatabaseRouteTable", "NatInstance", "NatInstanceAmi", "NatInstanceEip",
+    "NatInstanceEipAssociation", "NatInstanceInterface", "NatInstanceLaunchTemplate", "NatInstanceSecurityGroup",
+    "AlertKey", "AlertTopic", "AlertTopicArn", "AlertEmail", "AlertEmailSubscription", "HasAlertEmail",
+    "Database", "DatabaseSubnetGroup", "DatabaseSecurityGroup", "DatabaseClientSecurityGroup",
+    "DatabaseIngressFromClients", "DatabaseClientEgress", "DatabaseEndpoint",
+    "DatabaseUrlParameter", "DatabaseUrlSecretArn", "DatabaseUrlInSecretsManager",
+    "Cluster", "ClusterCapacityProviders", "TaskSecurityGroup", "RuntimeImage",
+    "LoadBalancer", "LoadBalancerSecurityGroup", "LoadBalancerListenersReady", "LoadBalancerUrl",
+    "LoadBalancer5xxAlarm", "HttpListener", "HttpsListener", "CertificateArn", "HasCertificate", "ApiUrl",
+    "SchedulerFunction", "SchedulerFunctionRole", "SchedulerLogGroup", "SchedulerSecurityGroup", "SchedulerRole",
+    "SchedulerDeadLetterQueue", "SchedulerDeadLetterAlarm", "SchedulerErrorsAlarm", "SweeperSchedule",
+    "Dashboard", "DashboardUrl",
+    *(pattern.format(i) for pattern in _NUMBERED for i in (1, 2, 3)),
+})
 
 
 def pascal(name: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..diagnostics import Diagnostic
-from ..naming import logical_ids
+from ..naming import GLOBAL_IDS, logical_ids
 from .context import CheckContext
 
 MAX_QUEUE_NAME = 80
@@ -34,6 +34,11 @@ def logical_id_collisions(ctx: CheckContext) -> Iterator[Diagnostic]:
     for kind, entries in (("services", spec.services), ("queues", spec.queues), ("schedules", spec.schedules)):
         for name in entries:
             for logical_id in logical_ids(kind, name):
+                if logical_id in GLOBAL_IDS:
+                    yield Diagnostic(f"becomes the CloudFormation logical ID '{logical_id}', which the stack "
+                                     f"uses for its own resources; choose another name",
+                                     path=("spec", kind, name), at_key=True)
+                    break
                 other = owners.get(logical_id)
                 if other and other != (kind, name):
                     yield Diagnostic(f"becomes the CloudFormation logical ID '{logical_id}', as "

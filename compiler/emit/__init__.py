@@ -14,7 +14,7 @@ from troposphere import Tags, Template
 
 from ..plan import Plan
 from . import database, functions, monitoring, network, queues, scheduler, tasks, web, workers
-from .stack import Stack
+from .stack import MAX_RESOURCES, LimitError, Stack
 
 Generator = Callable[[Stack], None]
 
@@ -33,15 +33,10 @@ GENERATORS: tuple[tuple[str, Generator], ...] = (
     ("dashboard", monitoring.dashboard),
 )
 
-MAX_RESOURCES = 500
 MAX_PARAMETERS = 200
 MAX_OUTPUTS = 200
 MAX_INLINE_BYTES = 51_200  # CreateStack's TemplateBody; larger templates go through S3
 MAX_S3_BYTES = 1_000_000
-
-
-class LimitError(ValueError):
-    """The template breaks a CloudFormation quota; the message says which and what to do."""
 
 
 @dataclass(frozen=True)
@@ -92,3 +87,6 @@ def emit(plan: Plan) -> Built:
     body = json.dumps(stack.template.to_dict(), indent=1, sort_keys=True) + "\n"
     _check_limits(stack.template, body)
     return Built(stack.template, body)
+
+
+__all__ = ["GENERATORS", "Built", "LimitError", "emit"]

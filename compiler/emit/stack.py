@@ -13,6 +13,12 @@ from troposphere import AWSObject, Output, Parameter, Ref, Sub, Template, iam
 
 from ..plan import Plan
 
+MAX_RESOURCES = 500
+
+
+class LimitError(ValueError):
+    """The template breaks a CloudFormation quota; the message says which and what to do."""
+
 
 @dataclass
 class NetworkRefs:
@@ -61,6 +67,10 @@ class Stack:
     scheduler_function: Any | None = None
 
     def add(self, resource: AWSObject) -> Any:
+        if len(self.template.resources) >= MAX_RESOURCES:
+            raise LimitError(f"the application needs more than {MAX_RESOURCES} resources (the limit was reached at "
+                             f"{resource.title}); CloudFormation allows {MAX_RESOURCES} per stack: split it into "
+                             f"several specs, one stack each")
         return self.template.add_resource(resource)
 
     def parameter(self, logical_id: str, **props: Any) -> Parameter:

@@ -1,0 +1,85 @@
+"""The whole pipeline, top to bottom: load -> validate -> resolve profile -> plan -> emit -> files."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .diagnostics import Invalid
+from .emit import MAX_INLINE_BYTES, Built, emit
+from .files import write_atomic
+from .plan import Plan, make_plan
+from .profiles import resolve
+from .validate import validate_file
+
+Format = Literal["json", "yaml"]
+
+
+@dataclass(frozen=True)
+class Compiled:
+    plan: Plan
+    built: Built
+
+    def template_text(self, fmt: Format) -> str:
+        if fmt == "json":
+            return self.built.body
+        data = json.loads(self.built.body)
+        return yaml.safe_dump(data, sort_keys=True, default_flow_style=False, width=120, allow_unicode=True)
+
+    def parameters(self) -> list[dict[str, str]]:
+        """A CloudFormation parameters file: every parameter with its default (empty: to provide)."""
+        out = []
+        for name, param in sorted(self.built.template.parameters.items()):
+            default = param.properties.get("Default")
+            out.append({"ParameterKey": name, "ParameterValue": "" if default is None else str(default)})
+        return out
+
+    def to_provide(self) -> list[str]:
+        return sorted(n for n, p in self.built.template.parameters.items() if "Default" not in p.properties)
+
+    def summary(self) -> str:
+        template = self.built.template
+        types = Counter(r.resource_type for r in template.resources.values())
+        size = len(json.dumps(json.loads(self.built.body), separators=(",", ":")).encode())
+        lines = [f"{self.plan.stack_name}: {len(template.resources)} resources, {len(template.parameters)} "
+                 f"parameters, {len(template.outputs)} outputs ({self.plan.profile} profile, "
+                 f"{self.plan.environment})"]
+        lines += [f"  {count:3d}  {kind}" for kind, count in sorted(types.items())]
+        provide = self.to_provide()
+        lines.append("parameters to provide: " + (", ".join(provide) if provide else "none (all have defaults)"))
+        if size > MAX_INLINE_BYTES:
+            lines.append(f"template is {size} bytes minified, over CloudFormation's {MAX_INLINE_BYTES}-byte inline "
+                         f"limit: deploying uploads it to S3 first (fbc apply does; run fbc bootstrap once)")
+        return "\n".join(lines)
+
+
+def compile_spec(spec_file: str | Path, profile_ref: str, environment: str) -> Compiled:
+    """Raises Invalid (located diagnostics), ValueError (usage: unknown profile) or LimitError."""
+    profile = resolve(profile_ref, environment)
+    result = validate_file(spec_file, environment=environment, profile=profile)
+    if not result.valid or result.app is None:
+        raise Invalid(result.diagnostics)
+    plan = make_plan(result.app, profile, environment)
+    return Compiled(plan, emit(plan))
+
+
+def write(compiled: Compiled, out_dir: str | Path, fmt: Format) -> list[Path]:
+    """Render everything first, then write each file atomically."""
+    out = Path(out_dir)
+    stem = compiled.plan.stack_name
+    files: dict[Path, str] = {
+        out / f"{stem}.template.{fmt}": compiled.template_text(fmt),
+        out / f"{stem}.parameters.json": json.dumps(compiled.parameters(), indent=2) + "\n",
+    }
+    for path, text in files.items():
+        write_atomic(path, text)
+    return list(files)
+
+
+def as_dict(compiled: Compiled) -> dict[str, Any]:
+    return json.loads(compiled.built.body)  # type: ignore[no-any-return]

@@ -1,0 +1,28 @@
+"""Rewrite the golden templates after a reviewed change: python tests/golden/regenerate.py
+
+Each file is <spec>-<profile>-<environment>.json, the exact bytes `fbc build` writes; `git diff` on this
+folder is the review of what a compiler change does to real stacks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowbuilder.compiler.build import compile_spec
+
+REPO = Path(__file__).resolve().parents[2]
+GOLDEN = {"flow-builder": REPO / "flowbuilder.yaml", "full": REPO / "tests" / "specs" / "full.yaml"}
+
+
+def main() -> None:
+    here = Path(__file__).parent
+    for name, spec in GOLDEN.items():
+        for profile in ("standard", "ultra"):
+            for env in ("dev", "staging", "prod"):
+                target = here / f"{name}-{profile}-{env}.json"
+                target.write_text(compile_spec(spec, profile, env).built.body, "utf-8")
+                print(f"wrote {target.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""`fbc build` as users run it: files, summary, exit codes, limits."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from conftest import REPO, run_fbc
+
+sys.path.insert(0, str(REPO / "bench"))
+from specgen import generate
+
+
+def test_build_writes_template_and_parameters(tmp_path: Path) -> None:
+    result = run_fbc("build", "-f", str(REPO / "flowbuilder.yaml"), "--profile", "ultra", "--env", "prod",
+                     "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flow-builder-prod.parameters.json",
+                                                          "flow-builder-prod.template.json"]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("flow-builder-prod: 34 resources, 7 parameters, 5 outputs (ultra profile, prod)")
+    assert "    1  AWS::Pipes::Pipe" in lines
+    assert "parameters to provide: SubnetIds, VpcId" in lines
+    params = {p["ParameterKey"]: p["ParameterValue"]
+              for p in json.loads((tmp_path / "flow-builder-prod.parameters.json").read_text("utf-8"))}
+    assert params["VpcId"] == "" and params["DatabaseUrlParameter"] == "/flow-builder/prod/database-url"
+    assert params["RuntimeImage"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/flow-builder-runtime:1.0.0"
+
+
+def test_build_says_when_the_template_needs_s3(tmp_path: Path) -> None:
+    result = run_fbc("build", "-f", str(REPO / "flowbuilder.yaml"), "--env", "prod", "-o", str(tmp_path))
+    assert result.exit_code == 0
+    assert "over CloudFormation's 51200-byte inline limit: deploying uploads it to S3 first" in result.stdout
+
+
+def test_yaml_format(tmp_path: Path) -> None:
+    result = run_fbc("build", "-f", str(REPO / "flowbuilder.yaml"), "--format", "yaml", "-o", str(tmp_path))
+    assert result.exit_code == 0
+    text = (tmp_path / "flow-builder-dev.template.yaml").read_text("utf-8")
+    assert text.startswith("AWSTemplateFormatVersion: '2010-09-09'\n")
+
+
+def test_invalid_spec_builds_nothing(tmp_path: Path) -> None:
+    result = run_fbc("build", "-f", str(REPO / "tests/corpus/visibility-shorter-than-timeout.yaml"),
+                     "-o", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert "visibilityTimeout: 5m is shorter than the timeout" in result.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_profile_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_fbc("build", "-f", str(REPO / "flowbuilder.yaml"), "--profile", "nope", "-o", str(tmp_path))
+    assert result.exit_code == 2
+
+
+def test_hundred_of_everything_fails_clearly_at_the_resource_limit(tmp_path: Path) -> None:
+    spec = tmp_path / "flowbuilder.yaml"
+    spec.write_text(generate(100), "utf-8")
+    for profile in ("standard", "ultra"):
+        result = run_fbc("build", "-f", str(spec), "--profile", profile, "-o", str(tmp_path / "out"))
+        assert result.exit_code == 1
+        assert result.stderr.startswith("fbc: the application needs more than 500 resources")
+        assert "split it into several specs" in result.stderr
+    assert not (tmp_path / "out").exists()
