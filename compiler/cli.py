@@ -112,13 +112,14 @@ def build(spec_file: str, profile: str, environment: str, out_dir: str, fmt: str
 
 @cli.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the schema to a file.")
+@click.option("--profile", "of_profile", is_flag=True, help="The schema of profile files (kind: Profile) instead.")
 @click.option("--vscode", "workspace", type=click.Path(file_okay=False), is_flag=False, flag_value=".",
               help="Write flowbuilder.schema.json and the yaml.schemas mapping in .vscode/settings.json "
                    "into a workspace (default: the current directory).")
-def schema(output: str | None, workspace: str | None) -> None:
+def schema(output: str | None, of_profile: bool, workspace: str | None) -> None:
     """Print the JSON Schema of flowbuilder.yaml (for editors and tools)."""
     from .files import write_atomic
-    from .schema import render, write_vscode
+    from .schema import profile_schema, render, write_vscode
 
     if workspace is not None:
         try:
@@ -128,14 +129,15 @@ def schema(output: str | None, workspace: str | None) -> None:
         for path in written:
             click.echo(f"wrote {path}")
         return
+    text = render(profile_schema() if of_profile else None)
     if output:
         try:
-            write_atomic(output, render())
+            write_atomic(output, text)
         except OSError as exc:
             _fail(f"{output}: {exc.strerror or exc}")
         click.echo(f"wrote {output}")
         return
-    click.echo(render(), nl=False)
+    click.echo(text, nl=False)
 
 
 @cli.command()

@@ -8,19 +8,32 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from .files import write_atomic
 from .spec import App
 
 SCHEMA_FILE = "flowbuilder.schema.json"
+PROFILE_SCHEMA_FILE = "profile.schema.json"
 DIALECT = "http://json-schema.org/draft-07/schema#"
 
 
-def app_schema() -> dict[str, Any]:
-    schema = App.model_json_schema(by_alias=True, mode="validation", ref_template="#/definitions/{model}")
+def _schema(model: type[BaseModel], title: str) -> dict[str, Any]:
+    schema = model.model_json_schema(by_alias=True, mode="validation", ref_template="#/definitions/{model}")
     # draft-07 keeps yaml-language-server, VS Code and most editors on their best-supported dialect.
     schema["definitions"] = schema.pop("$defs", {})
     _tidy(schema)
-    return {"$schema": DIALECT, "title": "Flow Builder application (flowbuilder.yaml)", **schema}
+    return {"$schema": DIALECT, "title": title, **schema}
+
+
+def app_schema() -> dict[str, Any]:
+    return _schema(App, "Flow Builder application (flowbuilder.yaml)")
+
+
+def profile_schema() -> dict[str, Any]:
+    from .profiles import Profile
+
+    return _schema(Profile, "Flow Builder profile (kind: Profile)")
 
 
 def _tidy(node: Any) -> None:
@@ -41,8 +54,8 @@ def _tidy(node: Any) -> None:
             _tidy(item)
 
 
-def render() -> str:
-    return json.dumps(app_schema(), indent=2, sort_keys=False) + "\n"
+def render(schema: dict[str, Any] | None = None) -> str:
+    return json.dumps(schema or app_schema(), indent=2, sort_keys=False) + "\n"
 
 
 def packaged() -> str:

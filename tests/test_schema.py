@@ -120,3 +120,19 @@ def test_vscode_mapping_refuses_settings_with_comments(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "settings.json:2:3: not plain JSON" in result.stderr
     assert settings.read_text("utf-8") == '{\n  // mine\n  "a": 1\n}\n'
+
+
+def test_committed_profile_schema_is_current() -> None:
+    from flowbuilder.compiler.schema import profile_schema
+
+    assert (REPO / "schema" / "profile.schema.json").read_text("utf-8") == render(profile_schema()), (
+        "run: fbc schema --profile -o schema/profile.schema.json")
+
+
+def test_builtin_profiles_match_their_schema() -> None:
+    from flowbuilder.compiler.schema import profile_schema
+
+    validator = jsonschema.Draft7Validator(profile_schema())
+    for name in ("standard", "ultra"):
+        data = load.load_file(REPO / "profiles" / f"{name}.yaml").data
+        assert [e.message for e in validator.iter_errors(data)] == []
