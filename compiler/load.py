@@ -7,6 +7,8 @@ composer is used on purpose: the C one crashes the interpreter on deeply nested 
 
 from __future__ import annotations
 
+import bisect
+import re
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
@@ -30,8 +32,24 @@ class Document:
     diagnostics: tuple[Diagnostic, ...]
 
 
-def _mark(yaml_mark: Any) -> Mark:
-    return Mark(yaml_mark.line + 1, yaml_mark.column + 1)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+class _Lines:
+    """Character offset -> 1-based line and column, counting lines as editors do (LF, CRLF, CR).
+
+    PyYAML also breaks lines at NEL and the Unicode line and paragraph separators; its own line numbers
+    would then disagree with every editor, so positions are recomputed from offsets."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0, *(m.end() for m in _LINE_BREAK.finditer(text))]
+
+    def mark(self, offset: int) -> Mark:
+        line = bisect.bisect_right(self.starts, offset) - 1
+        return Mark(line + 1, offset - self.starts[line] + 1)
+
+    def at(self, yaml_mark: Any) -> Mark:
+        return self.mark(yaml_mark.index)
 
 
 class _Loader(yaml.SafeLoader):
@@ -69,12 +87,10 @@ def read_text(file: str, raw: bytes) -> str:
                                  file=file, mark=Mark(line, column))) from None
 
 
-def _syntax_error(file: str, exc: yaml.YAMLError, text: str) -> Located:
+def _syntax_error(file: str, exc: yaml.YAMLError, lines: _Lines) -> Located:
     if isinstance(exc, yaml.reader.ReaderError):
-        before = text[: exc.position]
-        where = Mark(before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1)
         return Located(Diagnostic(f"YAML syntax error: character {chr(exc.character)!r} is not allowed",
-                                  file=file, mark=where))
+                                  file=file, mark=lines.mark(exc.position)))
     assert isinstance(exc, yaml.MarkedYAMLError)
     problem = exc.problem or "invalid YAML"
     mark = exc.problem_mark or exc.context_mark
@@ -86,15 +102,16 @@ def _syntax_error(file: str, exc: yaml.YAMLError, text: str) -> Located:
         problem = "YAML syntax error: " + problem
         if exc.context:
             problem += f" ({exc.context})"
-    return Located(Diagnostic(problem, file=file, mark=_mark(mark) if mark else Mark(1, 1)))
+    return Located(Diagnostic(problem, file=file, mark=lines.at(mark) if mark else Mark(1, 1)))
 
 
 class _Builder:
     """Turns a node graph into data, recording marks and counting expanded nodes."""
 
-    def __init__(self, file: str, loader: _Loader) -> None:
+    def __init__(self, file: str, loader: _Loader, lines: _Lines) -> None:
         self.file = file
         self.loader = loader
+        self.lines = lines
         self.count = 0
         self.keys: dict[Path, Mark] = {}
         self.values: dict[Path, Mark] = {}
@@ -105,11 +122,11 @@ class _Builder:
         if self.count > MAX_NODES:
             raise Located(Diagnostic(
                 f"document expands to more than {MAX_NODES} nodes (aliases referring to aliases?)",
-                file=self.file, mark=_mark(node.start_mark)))
+                file=self.file, mark=self.lines.at(node.start_mark)))
         if len(path) > MAX_DEPTH:  # recursive aliases (&a [*a]) never end
             raise Located(Diagnostic(f"nesting is deeper than {MAX_DEPTH} levels (a recursive alias?)",
-                                     file=self.file, mark=_mark(node.start_mark)))
-        self.values.setdefault(path, _mark(node.start_mark))
+                                     file=self.file, mark=self.lines.at(node.start_mark)))
+        self.values.setdefault(path, self.lines.at(node.start_mark))
         if isinstance(node, ScalarNode):
             return self.loader.construct_object(node)
         if isinstance(node, SequenceNode):
@@ -129,16 +146,16 @@ class _Builder:
                 shown = key_node.value if isinstance(key_node, ScalarNode) else "a collection"
                 self.problems.append(Diagnostic(
                     f"key {shown!r} is not a string; quote it", path=path, file=self.file,
-                    mark=_mark(key_node.start_mark)))
+                    mark=self.lines.at(key_node.start_mark)))
                 continue
             child = (*path, key)
             if key in out:
                 first = self.keys[child]
                 self.problems.append(Diagnostic(
                     f"duplicate key {key!r} (first defined at line {first.line})", path=child,
-                    file=self.file, mark=_mark(key_node.start_mark)))
+                    file=self.file, mark=self.lines.at(key_node.start_mark)))
                 continue
-            self.keys[child] = _mark(key_node.start_mark)
+            self.keys[child] = self.lines.at(key_node.start_mark)
             out[key] = self.build(value_node, child)
         for source in merged:  # explicit keys win over merged ones, as YAML's merge key says
             for key, value in source.items():
@@ -152,17 +169,18 @@ class _Builder:
             value = self.build(item, path)
             if not isinstance(value, dict):
                 raise Located(Diagnostic("a merge key (<<) takes a mapping or a list of mappings",
-                                         path=path, file=self.file, mark=_mark(item.start_mark)))
+                                         path=path, file=self.file, mark=self.lines.at(item.start_mark)))
             sources.append(value)
         return sources
 
 
 def load_text(text: str, file: str) -> Document:
     """Parse one YAML document that must be a mapping."""
+    lines = _Lines(text)
     try:
         loader = _Loader(text)
     except yaml.YAMLError as exc:  # the reader checks the first characters on construction
-        raise _syntax_error(file, exc, text) from None
+        raise _syntax_error(file, exc, lines) from None
     try:
         try:
             node = loader.get_single_node()
@@ -170,18 +188,18 @@ def load_text(text: str, file: str) -> Document:
             raise Located(Diagnostic(f"nesting is deeper than {MAX_DEPTH} levels", file=file,
                                      mark=Mark(1, 1))) from None
         except yaml.YAMLError as exc:
-            raise _syntax_error(file, exc, text) from None
+            raise _syntax_error(file, exc, lines) from None
         if node is None:
             raise Located(Diagnostic("file is empty; run `fbc init` for a starter flowbuilder.yaml",
                                      file=file, mark=Mark(1, 1)))
         if not isinstance(node, MappingNode):
             raise Located(Diagnostic("the document must be a mapping (apiVersion, kind, metadata, spec)",
-                                     file=file, mark=_mark(node.start_mark)))
-        builder = _Builder(file, loader)
+                                     file=file, mark=lines.at(node.start_mark)))
+        builder = _Builder(file, loader, lines)
         try:
             data = builder.build(node, ())
         except yaml.YAMLError as exc:  # a scalar that fails to construct, e.g. a bad !!timestamp
-            raise _syntax_error(file, exc, text) from None
+            raise _syntax_error(file, exc, lines) from None
     finally:
         loader.dispose()
     return Document(data=data, index=MarkIndex(file, builder.keys, builder.values),

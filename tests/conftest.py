@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import settings
 
 from flowbuilder.compiler.cli import cli
 
@@ -37,3 +38,10 @@ def run_fbc_process(*args: str, cwd: Path | None = None, env: dict[str, str] | N
 @pytest.fixture
 def spec_text() -> str:
     return (REPO / "flowbuilder.yaml").read_text("utf-8")
+
+
+# CI runs the property tests on a fixed seed, so a landing never depends on luck; local runs keep
+# exploring new examples (and hypothesis replays any failure it found from its database).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if IN_CI:
+    settings.load_profile("ci")

@@ -80,3 +80,10 @@ def test_yaml_merge_keys_are_supported_and_explicit_keys_win(tmp_path: Path) -> 
     assert code == 0, out
     doc = load.load_file(tmp_path / "flowbuilder.yaml")
     assert doc.data["spec"]["queues"]["jobs"] == {"visibilityTimeout": "10m", "retention": "1d"}
+
+
+def test_positions_count_lines_as_editors_do(tmp_path: Path) -> None:
+    # YAML also breaks lines at NEL (U+0085); editors do not, so neither do our positions.
+    code, out = _validate(tmp_path, "kind: App\nx: 'a\u0085b'\n\tbad: 1\n".encode())
+    assert (code, out) == (1, "flowbuilder.yaml:3:1: a tab character is used for indentation; YAML indents with "
+                              "spaces")

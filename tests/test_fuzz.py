@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import jsonschema
@@ -79,7 +80,7 @@ def mutated_specs(draw: st.DrawFn) -> str:
 @given(text=mutated_specs(), profile=st.sampled_from(list(PROFILES)),
        env=st.sampled_from([None, "dev", "prod", "qa"]))
 def test_mutated_specs_are_valid_or_located(text: str, profile: str | None, env: str | None) -> None:
-    lines = text.count("\n") + 1
+    lines = len(re.split(r"\r\n|\r|\n", text))  # as editors count them
     try:
         doc = load.load_text(text, "flowbuilder.yaml")
         result = validate_document(doc, environment=env, profile=PROFILES[profile])
