@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -163,6 +165,238 @@ def init(name: str | None, region: str, account: str, force: bool, directory: st
     except (OSError, ValueError) as exc:
         _fail(str(exc))
     click.echo(f"wrote {spec_path} and {target / SCHEMA_FILE}; next: fbc validate -f {spec_path}")
+
+
+# --- deploy ---------------------------------------------------------------------------------------------------
+
+def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: expected NAME=VALUE", param_hint=flag)
+        out[key] = value
+    return out
+
+
+def _deploy_options(fn: Any) -> Any:
+    for option in reversed([
+        click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
+                     type=click.Path(dir_okay=False), help="The spec."),
+        click.option("--profile", default="standard", show_default=True, metavar="standard|ultra|PATH",
+                     help="How the spec becomes AWS resources."),
+        click.option("--env", "environment", default="dev", show_default=True, metavar="NAME",
+                     help="Environment; the stack is <app>-<env> unless --stack-name."),
+        click.option("--stack-name", help="CloudFormation stack name (default <app>-<env>)."),
+        click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+                     help="A template parameter (repeatable), e.g. VpcId=vpc-0abc."),
+        click.option("--image", "images", multiple=True, metavar="SERVICE=URI",
+                     help="Image of a service (repeatable); 'runtime' for the runtime roles."),
+        click.option("--bucket", help="S3 bucket for templates over 51,200 bytes (default: fbc bootstrap's)."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def _target(spec_file: str, profile: str, environment: str, stack_name: str | None) -> Any:
+    from .build import compile_spec
+    from .deploy.operations import Target
+
+    compiled = compile_spec(spec_file, profile, environment)
+    return Target(compiled, stack_name or compiled.plan.stack_name)
+
+
+def _deploying(action: Callable[[], int]) -> None:
+    """Run a deploy verb: located spec errors print as in validate; AWS problems are one line."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
+
+    from .deploy.aws import DeployError
+    from .diagnostics import Invalid, format_text
+    from .emit import LimitError
+
+    try:
+        code = action()
+    except Invalid as exc:
+        click.echo(format_text(exc.diagnostics))
+        sys.exit(EXIT_INVALID)
+    except (DeployError, LimitError) as exc:
+        _fail(str(exc), EXIT_INVALID)
+        return
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        _fail(f"AWS: {error.get('Code')}: {error.get('Message')}", EXIT_INVALID)
+        return
+    except ResponseParserError as exc:  # the endpoint answered with something that is not AWS's format
+        _fail(f"AWS endpoint error: {str(exc).splitlines()[0]}", EXIT_INVALID)
+        return
+    except (BotoCoreError, OSError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    sys.exit(code)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty() and os.environ.get("CI") != "true"
+
+
+@cli.command()
+@_deploy_options
+@click.option("--against", default="deployed", show_default=True, metavar="deployed|FILE",
+              help="Compare with the deployed stack, or offline with a template file.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def diff(spec_file: str, profile: str, environment: str, stack_name: str | None, params: tuple[str, ...],
+         images: tuple[str, ...], bucket: str | None, against: str, fmt: str) -> None:
+    """Show what apply would change. Exit 0: no differences, 1: differences, 2: error (as kubectl diff)."""
+
+    def action() -> int:
+        from .deploy.aws import session
+        from .deploy.diff import diff_templates, render_json, render_text, use_colour
+        from .deploy.operations import diff_against_stack, image_parameters
+
+        target = _target(spec_file, profile, environment, stack_name)
+        if against == "deployed":
+            given = {**_pairs(params, "--param"), **image_parameters(target.compiled, _pairs(images, "--image"))}
+            result = diff_against_stack(session(target.compiled.plan.region), target, given, bucket,
+                                        lambda line: click.echo(line, err=True))
+        else:
+            from cfnlint.decode import decode
+
+            old, matches = decode(against)
+            if old is None:
+                raise ValueError(f"{against}: not a CloudFormation template ({matches[0].message if matches else ''})")
+            result = diff_templates(dict(old), target.template)
+        click.echo(render_json(result) if fmt == "json" else render_text(result, use_colour()))
+        return 0 if result.empty else 1
+
+    _deploying_diff(action)
+
+
+def _deploying_diff(action: Callable[[], int]) -> None:
+    """diff's exit codes: anything that is not a comparison result is 2 or more."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
+
+    from .deploy.aws import DeployError
+    from .diagnostics import Invalid, format_text
+    from .emit import LimitError
+
+    try:
+        code = action()
+    except Invalid as exc:
+        click.echo(format_text(exc.diagnostics), err=True)
+        sys.exit(EXIT_USAGE)
+    except (DeployError, LimitError, BotoCoreError, ResponseParserError, OSError, ValueError) as exc:
+        _fail(str(exc).splitlines()[0])
+        return
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        _fail(f"AWS: {error.get('Code')}: {error.get('Message')}")
+        return
+    sys.exit(code)
+
+
+@cli.command()
+@_deploy_options
+@click.option("--yes", "-y", "assume_yes", is_flag=True, help="Do not ask; required in CI for risky changes.")
+def apply(spec_file: str, profile: str, environment: str, stack_name: str | None, params: tuple[str, ...],
+          images: tuple[str, ...], bucket: str | None, assume_yes: bool) -> None:
+    """Build, create a change set, confirm what is risky, deploy and follow it to the end."""
+
+    def action() -> int:
+        from .deploy.aws import session
+        from .deploy.operations import apply as run
+        from .deploy.operations import image_parameters
+
+        target = _target(spec_file, profile, environment, stack_name)
+        given = {**_pairs(params, "--param"), **image_parameters(target.compiled, _pairs(images, "--image"))}
+        return run(session(target.compiled.plan.region), target, given=given, assume_yes=assume_yes,
+                   interactive=_interactive(), bucket=bucket, say=click.echo,
+                   confirm=lambda q: click.confirm(q, default=False))
+
+    _deploying(action)
+
+
+@cli.command()
+@click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
+              type=click.Path(dir_okay=False))
+@click.option("--env", "environment", default="dev", show_default=True, metavar="NAME")
+@click.option("--stack-name", help="Stack to delete (default <app>-<env>).")
+@click.option("--yes", "-y", "assume_yes", is_flag=True, help="Do not ask (CI).")
+@click.option("--confirm-stack", metavar="NAME", help="prod without a terminal: the stack's name, typed.")
+def destroy(spec_file: str, environment: str, stack_name: str | None, assume_yes: bool,
+            confirm_stack: str | None) -> None:
+    """Delete the stack (prod asks you to type its name)."""
+
+    def action() -> int:
+        from .deploy.aws import session
+        from .deploy.operations import destroy as run
+
+        name, region = _stack_of(spec_file, environment, stack_name)
+        return run(session(region), name, prod=environment == "prod", assume_yes=assume_yes,
+                   typed_name=confirm_stack, interactive=_interactive(), say=click.echo,
+                   confirm=lambda q: click.confirm(q, default=False), prompt=lambda q: click.prompt(q))
+
+    _deploying(action)
+
+
+@cli.command()
+@click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
+              type=click.Path(dir_okay=False))
+@click.option("--env", "environment", default="dev", show_default=True, metavar="NAME")
+@click.option("--stack-name", help="Stack to show (default <app>-<env>).")
+@click.option("--drift", is_flag=True, help="Also detect drift from the template (takes a while).")
+@click.option("--events", default=10, show_default=True, help="How many recent events to show.")
+def status(spec_file: str, environment: str, stack_name: str | None, drift: bool, events: int) -> None:
+    """Stack state, outputs, last events, and drift if asked. Exit 1 when not deployed."""
+
+    def action() -> int:
+        from .deploy.aws import session
+        from .deploy.operations import status as run
+
+        name, region = _stack_of(spec_file, environment, stack_name)
+        return run(session(region), name, drift=drift, events=events, say=click.echo)
+
+    _deploying(action)
+
+
+@cli.command()
+@click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
+              type=click.Path(dir_okay=False))
+@click.option("--bucket", help="Bucket name (default fbc-assets-<account>-<region>).")
+def bootstrap(spec_file: str, bucket: str | None) -> None:
+    """Create the S3 bucket that templates over CloudFormation's inline limit are uploaded to."""
+
+    def action() -> int:
+        from .deploy.aws import session
+        from .deploy.operations import bootstrap as run
+
+        region = _region_of(spec_file)
+        run(session(region), region, bucket, click.echo)
+        return 0
+
+    _deploying(action)
+
+
+def _region_of(spec_file: str) -> str:
+    from .diagnostics import Invalid
+    from .validate import validate_file
+
+    result = validate_file(spec_file)
+    if result.app is None:
+        raise Invalid(result.diagnostics)
+    return result.app.spec.region
+
+
+def _stack_of(spec_file: str, environment: str, stack_name: str | None) -> tuple[str, str]:
+    from .validate import validate_file
+
+    result = validate_file(spec_file)
+    if result.app is None:
+        from .diagnostics import Invalid
+
+        raise Invalid(result.diagnostics)
+    return stack_name or f"{result.app.metadata.name}-{environment}", result.app.spec.region
 
 
 def main() -> None:

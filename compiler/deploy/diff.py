@@ -1,0 +1,296 @@
+"""Template diff, offline: resources added, removed and modified with property paths, replacement markers,
+security changes (IAM statements, security-group rules, public invoke permissions) and parameter changes.
+
+`fbc diff` and `fbc apply` both use it; apply adds the change set's own replacement verdicts when a stack
+exists. Replacement offline comes from the CloudFormation resource schemas' createOnlyProperties, as
+cfn-lint ships them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Replacement = Literal["True", "False", "Conditional"]
+
+
+@dataclass(frozen=True)
+class PropertyChange:
+    path: str  # Properties.ContainerDefinitions[0].Image
+    old: Any
+    new: Any
+    replaces: bool
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    logical_id: str
+    resource_type: str
+    action: Literal["Add", "Remove", "Modify"]
+    properties: tuple[PropertyChange, ...] = ()
+    replacement: Replacement = "False"
+
+
+@dataclass(frozen=True)
+class SecurityChange:
+    kind: Literal["iam", "network", "invoke"]
+    broadens: bool  # False: narrows
+    resource: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ParameterChange:
+    name: str
+    old: Any
+    new: Any
+
+
+@dataclass
+class TemplateDiff:
+    resources: list[ResourceChange] = field(default_factory=list)
+    security: list[SecurityChange] = field(default_factory=list)
+    parameters: list[ParameterChange] = field(default_factory=list)
+    outputs: list[ParameterChange] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.resources or self.security or self.parameters or self.outputs)
+
+    @property
+    def risky(self) -> list[str]:
+        """Why a person should confirm: removals, replacements, broader access."""
+        reasons = [f"removes {c.logical_id}" for c in self.resources if c.action == "Remove"]
+        reasons += [f"replaces {c.logical_id}" for c in self.resources if c.replacement in ("True", "Conditional")]
+        reasons += [f"broadens {s.kind} access: {s.resource} {s.detail}" for s in self.security if s.broadens]
+        return reasons
+
+
+def _create_only(resource_type: str) -> set[str]:
+    """Top-level properties whose change replaces the resource."""
+    try:
+        from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+    except ImportError:  # pragma: no cover - cfn-lint is a dependency; without it, no offline verdicts
+        return set()
+    try:
+        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource_type).schema
+    except Exception:  # an unknown type: nothing to say offline
+        return set()
+    return {p.split("/")[2] for p in schema.get("createOnlyProperties", []) if p.startswith("/properties/")}
+
+
+def _walk(old: Any, new: Any, path: str) -> list[tuple[str, Any, Any]]:
+    if old == new:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict) and not _intrinsic(old) and not _intrinsic(new):
+        out = []
+        for key in sorted(old.keys() | new.keys()):
+            out += _walk(old.get(key, _MISSING), new.get(key, _MISSING), f"{path}.{key}" if path else key)
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        out = []
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            out += _walk(a, b, f"{path}[{i}]")
+        return out
+    return [(path, old, new)]
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+_MISSING: Any = _Missing()
+
+
+def _intrinsic(value: dict[str, Any]) -> bool:
+    return len(value) == 1 and next(iter(value)).startswith(("Fn::", "Ref"))
+
+
+def _resource_changes(old: dict[str, Any], new: dict[str, Any]) -> list[ResourceChange]:
+    changes = []
+    for logical_id in sorted(old.keys() | new.keys()):
+        before, after = old.get(logical_id), new.get(logical_id)
+        if before is None:
+            assert after is not None
+            changes.append(ResourceChange(logical_id, after["Type"], "Add"))
+        elif after is None:
+            changes.append(ResourceChange(logical_id, before["Type"], "Remove"))
+        elif before != after:
+            if before["Type"] != after["Type"]:
+                changes.append(ResourceChange(logical_id, after["Type"], "Modify", replacement="True"))
+                continue
+            create_only = _create_only(after["Type"])
+            props = []
+            for path, a, b in _walk(before, after, ""):
+                top = path.split(".")[1].split("[")[0] if path.startswith("Properties.") else ""
+                props.append(PropertyChange(path, a, b, replaces=top in create_only))
+            replaces: Replacement = "True" if any(p.replaces for p in props) else "False"
+            changes.append(ResourceChange(logical_id, after["Type"], "Modify", tuple(props), replaces))
+    return changes
+
+
+# --- security -------------------------------------------------------------------------------------------------
+
+def _statements(resources: dict[str, Any]) -> set[tuple[str, str]]:
+    out = set()
+    for logical_id, resource in resources.items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                for st in _as_list(policy.get("PolicyDocument", {}).get("Statement", [])):
+                    for action in _as_list(st.get("Action", [])):
+                        for target in _as_list(st.get("Resource", [])):
+                            condition = f" when {_compact(st['Condition'])}" if "Condition" in st else ""
+                            out.add((logical_id, f"{st.get('Effect', 'Allow')} {action} on {_compact(target)}"
+                                                 f"{condition}"))
+            for arn in _as_list(props.get("ManagedPolicyArns", [])):
+                out.add((logical_id, f"managed policy {_compact(arn)}"))
+            for st in _as_list(props.get("AssumeRolePolicyDocument", {}).get("Statement", [])):
+                out.add((logical_id, f"trusts {_compact(st.get('Principal'))}"))
+    return out
+
+
+def _rules(resources: dict[str, Any]) -> set[tuple[str, str]]:
+    out = set()
+
+    def describe(direction: str, rule: dict[str, Any]) -> str:
+        peer = (rule.get("CidrIp") or rule.get("CidrIpv6") or rule.get("SourceSecurityGroupId")
+                or rule.get("DestinationSecurityGroupId") or rule.get("DestinationPrefixListId"))
+        ports = f"{rule.get('FromPort', 'all')}-{rule.get('ToPort', 'all')}"
+        return f"{direction} {rule.get('IpProtocol')} {ports} {'from' if direction == 'ingress' else 'to'} " \
+               f"{_compact(peer)}"
+
+    for logical_id, resource in resources.items():
+        props = resource.get("Properties", {})
+        kind = resource["Type"]
+        if kind == "AWS::EC2::SecurityGroup":
+            for rule in props.get("SecurityGroupIngress", []):
+                out.add((logical_id, describe("ingress", rule)))
+            for rule in props.get("SecurityGroupEgress", []):
+                out.add((logical_id, describe("egress", rule)))
+        elif kind in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"):
+            direction = "ingress" if kind.endswith("Ingress") else "egress"
+            out.add((_compact(props.get("GroupId")), describe(direction, props)))
+    return out
+
+
+def _invokes(resources: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(logical_id, f"{r['Properties'].get('Action')} by {r['Properties'].get('Principal')}")
+            for logical_id, r in resources.items() if r["Type"] == "AWS::Lambda::Permission"}
+
+
+def _security(old: dict[str, Any], new: dict[str, Any]) -> list[SecurityChange]:
+    changes = []
+    for kind, extract in (("iam", _statements), ("network", _rules), ("invoke", _invokes)):
+        before, after = extract(old), extract(new)
+        changes += [SecurityChange(kind, True, r, d) for r, d in sorted(after - before)]  # type: ignore[arg-type]
+        changes += [SecurityChange(kind, False, r, d) for r, d in sorted(before - after)]  # type: ignore[arg-type]
+    return changes
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and list(value) == ["Ref"]:
+        return f"Ref {value['Ref']}"
+    if isinstance(value, dict) and list(value) == ["Fn::GetAtt"]:
+        return f"GetAtt {'.'.join(value['Fn::GetAtt'])}"
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _named(old: dict[str, Any], new: dict[str, Any]) -> list[ParameterChange]:
+    return [ParameterChange(name, old.get(name, _MISSING), new.get(name, _MISSING))
+            for name in sorted(old.keys() | new.keys()) if old.get(name) != new.get(name)]
+
+
+def diff_templates(old: dict[str, Any] | None, new: dict[str, Any]) -> TemplateDiff:
+    old = old or {}
+    return TemplateDiff(
+        resources=_resource_changes(old.get("Resources", {}), new.get("Resources", {})),
+        security=_security(old.get("Resources", {}), new.get("Resources", {})),
+        parameters=_named(old.get("Parameters", {}), new.get("Parameters", {})),
+        outputs=_named(old.get("Outputs", {}), new.get("Outputs", {})),
+    )
+
+
+def with_change_set(diff: TemplateDiff, verdicts: dict[str, Replacement]) -> TemplateDiff:
+    """Prefer CloudFormation's own replacement verdicts (from a change set) over the offline table."""
+    resources = [ResourceChange(c.logical_id, c.resource_type, c.action, c.properties,
+                                verdicts.get(c.logical_id, c.replacement)) for c in diff.resources]
+    return TemplateDiff(resources, diff.security, diff.parameters, diff.outputs)
+
+
+# --- rendering ------------------------------------------------------------------------------------------------
+
+def use_colour(stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+
+
+def _paint(text: str, code: str, colour: bool) -> str:
+    return f"\033[{code}m{text}\033[0m" if colour else text
+
+
+def _value(value: Any) -> str:
+    if value is _MISSING:
+        return "(absent)"
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def render_text(diff: TemplateDiff, colour: bool = False) -> str:
+    if diff.empty:
+        return "no differences"
+    marks = {"Add": ("+", "32"), "Remove": ("-", "31"), "Modify": ("~", "33")}
+    lines = []
+    if diff.resources:
+        lines.append("Resources")
+        for change in diff.resources:
+            sign, code = marks[change.action]
+            tag = {"True": " [replace]", "Conditional": " [may replace]"}.get(change.replacement, "")
+            lines.append(_paint(f"{sign} {change.logical_id} ({change.resource_type}){tag}", code, colour))
+            for prop in change.properties:
+                flag = " (replaces)" if prop.replaces else ""
+                lines.append(f"    {prop.path}: {_value(prop.old)} -> {_value(prop.new)}{flag}")
+    if diff.security:
+        lines.append("Security changes")
+        for sec in diff.security:
+            sign, code = ("+", "31") if sec.broadens else ("-", "32")
+            what = "broadens" if sec.broadens else "narrows"
+            lines.append(_paint(f"{sign} [{sec.kind}] {what} {sec.resource}: {sec.detail}", code, colour))
+    for title, items in (("Parameters", diff.parameters), ("Outputs", diff.outputs)):
+        if items:
+            lines.append(title)
+            for item in items:
+                sign = "+" if item.old is _MISSING else "-" if item.new is _MISSING else "~"
+                lines.append(f"{sign} {item.name}: {_value(item.old)} -> {_value(item.new)}")
+    summary = {a: sum(c.action == a for c in diff.resources) for a in ("Add", "Modify", "Remove")}
+    replaced = sum(c.replacement in ("True", "Conditional") for c in diff.resources)
+    lines.append(f"{summary['Add']} to add, {summary['Modify']} to modify ({replaced} replaced), "
+                 f"{summary['Remove']} to remove; {sum(s.broadens for s in diff.security)} security broadening(s)")
+    return "\n".join(lines)
+
+
+def render_json(diff: TemplateDiff) -> str:
+    def plain(value: Any) -> Any:
+        return None if value is _MISSING else value
+
+    return json.dumps({
+        "resources": [{"logicalId": c.logical_id, "type": c.resource_type, "action": c.action,
+                       "replacement": c.replacement,
+                       "properties": [{"path": p.path, "old": plain(p.old), "new": plain(p.new),
+                                       "replaces": p.replaces} for p in c.properties]} for c in diff.resources],
+        "security": [{"kind": s.kind, "broadens": s.broadens, "resource": s.resource, "detail": s.detail}
+                     for s in diff.security],
+        "parameters": [{"name": p.name, "old": plain(p.old), "new": plain(p.new)} for p in diff.parameters],
+        "outputs": [{"name": p.name, "old": plain(p.old), "new": plain(p.new)} for p in diff.outputs],
+        "empty": diff.empty,
+    }, indent=2, sort_keys=True)

@@ -1,0 +1,431 @@
+"""apply, diff against a stack, destroy, status and bootstrap: CloudFormation change sets made for people and
+for CI. Everything user-facing goes through `say` (and `confirm`), so the CLI decides how it is shown."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..build import Compiled
+from ..emit import MAX_INLINE_BYTES
+from .aws import POLL_SECONDS, CloudFormation, DeployError, Event, StackInfo, call, client, error_code, error_message
+from .diff import Replacement, TemplateDiff, diff_templates, with_change_set
+
+Say = Callable[[str], None]
+Confirm = Callable[[str], bool]
+
+SUCCESS = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
+BUSY_EXCEPT = {"REVIEW_IN_PROGRESS"}  # a stack that only has a change set waiting is not busy
+NO_CHANGES = ("didn't contain changes", "No updates are to be performed", "no changes")
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+SHOWN_SECURITY = 12
+STACK_TYPE = "AWS::CloudFormation::Stack"
+
+
+@dataclass(frozen=True)
+class Target:
+    compiled: Compiled
+    stack_name: str
+
+    @property
+    def body(self) -> str:
+        """The template as sent: minified, so more stacks fit under the inline limit."""
+        return json.dumps(json.loads(self.compiled.built.body), separators=(",", ":"), sort_keys=True)
+
+    @property
+    def template(self) -> dict[str, Any]:
+        return json.loads(self.compiled.built.body)  # type: ignore[no-any-return]
+
+
+def busy(stack: StackInfo) -> bool:
+    return stack.status.endswith("_IN_PROGRESS") and stack.status not in BUSY_EXCEPT
+
+
+def image_parameters(compiled: Compiled, images: dict[str, str]) -> dict[str, str]:
+    """--image SERVICE=URI -> the parameter that holds that image."""
+    out = {}
+    for service, uri in images.items():
+        if service == "runtime":
+            out["RuntimeImage"] = uri
+            continue
+        match = next((s for s in compiled.plan.services if s.name == service), None)
+        if match is None:
+            raise DeployError(f"--image {service}=...: no service '{service}' (services: "
+                              f"{', '.join(s.name for s in compiled.plan.services)}, or 'runtime')")
+        if match.role is not None:
+            raise DeployError(f"--image {service}=...: '{service}' runs the runtime image, shared with the other "
+                              f"runtime roles; use --image runtime=URI")
+        out[match.image_parameter] = uri
+    return out
+
+
+def resolve_parameters(template: dict[str, Any], given: dict[str, str],
+                       previous: StackInfo | None) -> list[dict[str, Any]]:
+    """Given values win. Otherwise images follow the spec (their defaults), and any other parameter keeps the
+    deployed value, so a certificate or VPC set once is not lost on the next apply."""
+    declared = template.get("Parameters", {})
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise DeployError(f"unknown parameter(s) {', '.join(unknown)}; the template has: {', '.join(sorted(declared))}")
+    out: list[dict[str, Any]] = []
+    missing = []
+    for name, spec in sorted(declared.items()):
+        if name in given:
+            out.append({"ParameterKey": name, "ParameterValue": given[name]})
+        elif previous is not None and name in previous.parameters and not name.endswith("Image"):
+            out.append({"ParameterKey": name, "UsePreviousValue": True})
+        elif "Default" not in spec:
+            missing.append(name)
+    if missing:
+        raise DeployError("parameters to provide: " + ", ".join(missing) + " (--param NAME=VALUE)")
+    return out
+
+
+def _template_location(sess: Any, target: Target, bucket: str | None, say: Say) -> dict[str, str]:
+    body = target.body
+    if len(body.encode()) <= MAX_INLINE_BYTES:
+        return {"TemplateBody": body}
+    region = target.compiled.plan.region
+    s3 = client(sess, "s3")
+    if bucket is None:
+        bucket = asset_bucket_name(sess, region)
+    key = f"{target.stack_name}/{hashlib.sha256(body.encode()).hexdigest()}.json"
+    try:
+        call(s3.put_object, Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")
+    except ClientError as exc:
+        if error_code(exc) in ("NoSuchBucket", "404", "AccessDenied", "403"):
+            raise DeployError(f"the template is {len(body.encode())} bytes, over the {MAX_INLINE_BYTES}-byte inline "
+                              f"limit, and bucket {bucket} is not usable ({error_code(exc)}): run `fbc bootstrap` "
+                              f"once, or pass --bucket") from None
+        raise
+    say(f"template is {len(body.encode())} bytes: uploaded to s3://{bucket}/{key}")
+    return {"TemplateURL": f"https://{bucket}.s3.{region}.amazonaws.com/{key}"}
+
+
+def asset_bucket_name(sess: Any, region: str) -> str:
+    account = call(client(sess, "sts").get_caller_identity)["Account"]
+    return f"fbc-assets-{account}-{region}"
+
+
+def _wait_change_set(cf: CloudFormation, name: str, change_set: str) -> tuple[bool, list[dict[str, Any]]]:
+    """(has changes, changes) once CloudFormation has computed the change set."""
+    while True:
+        status, reason, changes = cf.change_set_changes(name, change_set)
+        if status == "CREATE_COMPLETE":
+            return True, changes
+        if status == "FAILED":
+            if any(phrase in reason for phrase in NO_CHANGES):
+                return False, []
+            raise DeployError(f"CloudFormation rejected the change set: {reason}")
+        time.sleep(POLL_SECONDS)
+
+
+ChangeSet = tuple[str, str, bool, list[dict[str, Any]]]  # name, stack ID, has changes, the changes
+
+
+def _change_set(cf: CloudFormation, sess: Any, target: Target, stack: StackInfo | None,
+                parameters: list[dict[str, Any]], bucket: str | None, say: Say) -> ChangeSet:
+    name = f"fbc-{datetime.now(UTC):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
+    kind = "UPDATE" if stack is not None and stack.status != "REVIEW_IN_PROGRESS" else "CREATE"
+    tags = [{"Key": k, "Value": v} for k, v in target.compiled.plan.tags]
+    created = call(cf.cfn.create_change_set, StackName=target.stack_name, ChangeSetName=name, ChangeSetType=kind,
+                   Parameters=parameters, Capabilities=CAPABILITIES, Tags=tags,
+                   Description=f"fbc {target.compiled.plan.profile}/{target.compiled.plan.environment}",
+                   **_template_location(sess, target, bucket, say))
+    stack_id = created["StackId"]  # follow the stack by ID: names are reused, IDs never
+    has_changes, changes = _wait_change_set(cf, stack_id, name)
+    return name, stack_id, has_changes, changes
+
+
+def _verdicts(changes: list[dict[str, Any]]) -> dict[str, Replacement]:
+    return {c["LogicalResourceId"]: c["Replacement"] for c in changes
+            if c.get("Action") == "Modify" and c.get("Replacement")}
+
+
+def _summary(changes: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for c in sorted(changes, key=lambda c: (c.get("Action", ""), c["LogicalResourceId"])):
+        replace = {"True": " [replace]", "Conditional": " [may replace]"}.get(c.get("Replacement", ""), "")
+        lines.append(f"  {c.get('Action', '?'):<7} {c['LogicalResourceId']} ({c.get('ResourceType', '')}){replace}")
+    return lines
+
+
+def follow(cf: CloudFormation, name: str, since: datetime, total: int, say: Say, seen: set[str] | None = None,
+           timeout: float = 7200) -> StackInfo | None:
+    """Stream events with progress until the stack reaches a final state; None once it is deleted."""
+    seen = set(seen or ())
+    latest: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        for event in cf.events(name, since):
+            if event.event_id in seen:
+                continue
+            seen.add(event.event_id)
+            if event.resource_type != STACK_TYPE:
+                latest[event.logical_id] = event.status
+            done = sum(status.endswith("_COMPLETE") for status in latest.values())
+            say(_event_line(event, done, total))
+        stack = cf.describe(name)
+        if stack is None or not stack.status.endswith("_IN_PROGRESS"):
+            return stack
+        if time.monotonic() > deadline:
+            raise DeployError(f"{name} is still {stack.status} after {timeout:.0f}s; follow it with fbc status")
+        time.sleep(POLL_SECONDS)
+
+
+def _event_line(event: Event, done: int, total: int) -> str:
+    reason = f"  {event.reason}" if event.reason and "FAILED" in event.status else ""
+    return (f"[{min(done, total):>3}/{total}] {event.timestamp:%H:%M:%S} {event.status:<20} "
+            f"{event.logical_id} ({event.resource_type}){reason}")
+
+
+def _failures(cf: CloudFormation, name: str, since: datetime) -> list[str]:
+    return [f"{e.logical_id} ({e.resource_type}): {e.reason}" for e in cf.events(name, since)
+            if e.status.endswith("_FAILED") and e.resource_type != STACK_TYPE and e.reason
+            and "Resource creation cancelled" not in e.reason]
+
+
+def _last_event_time(cf: CloudFormation, name: str) -> tuple[datetime, set[str]]:
+    events = cf.events(name, datetime.min.replace(tzinfo=UTC))
+    if not events:
+        return datetime.min.replace(tzinfo=UTC), set()
+    return events[-1].timestamp, {e.event_id for e in events}
+
+
+def apply(sess: Any, target: Target, *, given: dict[str, str], assume_yes: bool, interactive: bool,
+          bucket: str | None, say: Say, confirm: Confirm) -> int:
+    """Returns the exit code: 0 deployed or nothing to do, 1 failed or declined."""
+    cf = CloudFormation(client(sess, "cloudformation"))
+    name = target.stack_name
+    stack = cf.describe(name)
+    if stack is not None and stack.status == "ROLLBACK_COMPLETE":
+        say(f"{name} is ROLLBACK_COMPLETE: its creation failed and it cannot be updated; deleting it first")
+        since, seen = _last_event_time(cf, stack.stack_id)
+        call(cf.cfn.delete_stack, StackName=stack.stack_id)
+        follow(cf, stack.stack_id, since, 0, say, seen)
+        stack = None
+    if stack is not None and busy(stack):
+        raise DeployError(f"{name} is busy ({stack.status}); wait for it to finish (fbc status) and apply again")
+
+    parameters = resolve_parameters(target.template, given, stack)
+    previous_template = cf.template(name) if stack is not None and stack.status != "REVIEW_IN_PROGRESS" else None
+    if previous_template is not None and previous_template == target.template and all(
+            p.get("UsePreviousValue") or stack.parameters.get(p["ParameterKey"]) == p["ParameterValue"]  # type: ignore[union-attr]
+            for p in parameters):
+        say(f"{name}: no changes")
+        return 0
+
+    change_set, stack_id, has_changes, changes = _change_set(cf, sess, target, stack, parameters, bucket, say)
+    if not has_changes:
+        _abandon(cf, stack_id, change_set, created=stack is None)
+        say(f"{name}: no changes")
+        return 0
+    diff = with_change_set(diff_templates(previous_template, target.template), _verdicts(changes))
+    say(f"{'Update' if stack else 'Create'} {name}: {len(changes)} change(s)")
+    for line in _summary(changes):
+        say(line)
+    for sec in diff.security[:SHOWN_SECURITY]:
+        say(f"  security: {'broadens' if sec.broadens else 'narrows'} {sec.kind} {sec.resource}: {sec.detail}")
+    if len(diff.security) > SHOWN_SECURITY:
+        say(f"  security: ... {len(diff.security) - SHOWN_SECURITY} more (fbc diff lists them all)")
+    risky = _risky(diff, changes)
+    if risky and not assume_yes:
+        if not interactive:
+            _abandon(cf, stack_id, change_set, created=stack is None)
+            raise DeployError(f"this change {_why(risky)}: confirm on a terminal, or pass --yes")
+        if not confirm("Deploy these changes?"):
+            _abandon(cf, stack_id, change_set, created=stack is None)
+            say("not deployed")
+            return 1
+
+    since, seen = _last_event_time(cf, stack_id)
+    call(cf.cfn.execute_change_set, StackName=stack_id, ChangeSetName=change_set)
+    final = follow(cf, stack_id, since, len(changes), say, seen)
+    if final is None or final.status not in SUCCESS:
+        status = final.status if final else "DELETED"
+        say(f"{name}: {status}" + (f" ({final.reason})" if final and final.reason else ""))
+        for failure in _failures(cf, stack_id, since) if final else []:
+            say(f"  failed: {failure}")
+        say("rolled back: the stack is as it was before this apply" if status == "UPDATE_ROLLBACK_COMPLETE"
+            else "rolled back: nothing of this stack remains; the next apply recreates it"
+            if status == "ROLLBACK_COMPLETE" else f"the stack is left {status}")
+        return 1
+    if target.compiled.plan.environment == "prod" and not final.termination_protection:
+        call(cf.cfn.update_termination_protection, StackName=stack_id, EnableTerminationProtection=True)
+        say(f"{name}: termination protection on (prod)")
+    say(f"{name}: {final.status}")
+    for key, value in sorted(final.outputs.items()):
+        say(f"  {key} = {value}")
+    return 0
+
+
+def _abandon(cf: CloudFormation, name: str, change_set: str, *, created: bool) -> None:
+    """Drop an unexecuted change set, and the empty REVIEW_IN_PROGRESS stack a first one created."""
+    call(cf.cfn.delete_change_set, StackName=name, ChangeSetName=change_set)
+    if created:
+        call(cf.cfn.delete_stack, StackName=name)
+
+
+def _why(reasons: list[str]) -> str:
+    """'removes X; replaces Y; broadens access (12 statements or rules)' in one line."""
+    plain = [r for r in reasons if not r.startswith("broadens")]
+    broadening = len(reasons) - len(plain)
+    parts = plain[:5] + ([f"... {len(plain) - 5} more"] if len(plain) > 5 else [])
+    if broadening:
+        parts.append(f"broadens IAM, network or invoke access ({broadening} statement(s) or rule(s))")
+    return "; ".join(parts)
+
+
+def _risky(diff: TemplateDiff, changes: list[dict[str, Any]]) -> list[str]:
+    reasons = [f"removes {c['LogicalResourceId']}" for c in changes if c.get("Action") == "Remove"]
+    reasons += [f"replaces {c['LogicalResourceId']}" for c in changes
+                if c.get("Replacement") in ("True", "Conditional")]
+    reasons += [r for r in diff.risky if r.startswith("broadens")]
+    return reasons
+
+
+def diff_against_stack(sess: Any, target: Target, given: dict[str, str], bucket: str | None,
+                       say: Say) -> TemplateDiff:
+    """Compare with the deployed stack; replacement verdicts come from a change set that is then deleted."""
+    cf = CloudFormation(client(sess, "cloudformation"))
+    stack = cf.describe(target.stack_name)
+    if stack is None or stack.status == "REVIEW_IN_PROGRESS":
+        return diff_templates(None, target.template)
+    deployed = cf.template(target.stack_name)
+    diff = diff_templates(deployed, target.template)
+    if diff.empty or busy(stack):
+        return diff
+    try:
+        parameters = resolve_parameters(target.template, given, stack)
+        change_set, stack_id, has_changes, changes = _change_set(cf, sess, target, stack, parameters, bucket, say)
+    except (DeployError, ClientError) as exc:
+        say(f"(replacement verdicts are from the offline table: {exc})")
+        return diff
+    try:
+        return with_change_set(diff, _verdicts(changes)) if has_changes else diff
+    finally:
+        call(cf.cfn.delete_change_set, StackName=stack_id, ChangeSetName=change_set)
+
+
+def destroy(sess: Any, name: str, *, prod: bool, assume_yes: bool, typed_name: str | None, interactive: bool,
+            say: Say, confirm: Confirm, prompt: Callable[[str], str]) -> int:
+    cf = CloudFormation(client(sess, "cloudformation"))
+    stack = cf.describe(name)
+    if stack is None:
+        say(f"{name}: no such stack; nothing to destroy")
+        return 0
+    if busy(stack):
+        raise DeployError(f"{name} is busy ({stack.status}); wait for it to finish and destroy again")
+    if prod:
+        # Deleting production asks for the stack's name, as GitHub does for a repository.
+        answer = typed_name if typed_name is not None else (prompt(f"Type {name} to delete it") if interactive
+                                                              else None)
+        if answer != name:
+            raise DeployError(f"{name} is a prod stack: type its name to delete it"
+                              + ("" if interactive else " (--confirm-stack NAME with --yes in CI)"))
+        if not interactive and not assume_yes:
+            raise DeployError("deleting needs --yes when not on a terminal")
+    elif not assume_yes:
+        if not interactive:
+            raise DeployError(f"deleting {name} needs confirmation: pass --yes")
+        if not confirm(f"Delete {name} and everything in it?"):
+            say("not deleted")
+            return 1
+    if stack.termination_protection:
+        call(cf.cfn.update_termination_protection, StackName=stack.stack_id, EnableTerminationProtection=False)
+        say(f"{name}: termination protection off")
+    since, seen = _last_event_time(cf, stack.stack_id)
+    call(cf.cfn.delete_stack, StackName=stack.stack_id)
+    final = follow(cf, stack.stack_id, since, len(_resources(cf, stack.stack_id)), say, seen)
+    if final is not None and final.status != "DELETE_COMPLETE":
+        say(f"{name}: {final.status} {final.reason}")
+        for failure in _failures(cf, stack.stack_id, since):
+            say(f"  failed: {failure}")
+        return 1
+    say(f"{name}: deleted (an RDS database leaves a final snapshot)")
+    return 0
+
+
+def _resources(cf: CloudFormation, name: str) -> list[Any]:
+    try:
+        return list(call(cf.cfn.list_stack_resources, StackName=name).get("StackResourceSummaries", []))
+    except ClientError:
+        return []
+
+
+def status(sess: Any, name: str, *, drift: bool, events: int, say: Say) -> int:
+    cf = CloudFormation(client(sess, "cloudformation"))
+    stack = cf.describe(name)
+    if stack is None:
+        say(f"{name}: not deployed")
+        return 1
+    say(f"{name}: {stack.status}" + (f" ({stack.reason})" if stack.reason else ""))
+    say(f"  termination protection: {'on' if stack.termination_protection else 'off'}")
+    if stack.outputs:
+        say("outputs:")
+        for key, value in sorted(stack.outputs.items()):
+            say(f"  {key} = {value}")
+    recent = cf.events(name, datetime.min.replace(tzinfo=UTC))[-events:]
+    if recent:
+        say("last events:")
+        for event in recent:
+            reason = f"  {event.reason}" if event.reason else ""
+            say(f"  {event.timestamp:%Y-%m-%d %H:%M:%S} {event.status:<20} {event.logical_id}{reason}")
+    if drift:
+        return _drift(cf, name, say)
+    return 0
+
+
+def _drift(cf: CloudFormation, name: str, say: Say) -> int:
+    detection = call(cf.cfn.detect_stack_drift, StackName=name)["StackDriftDetectionId"]
+    while True:
+        result = call(cf.cfn.describe_stack_drift_detection_status, StackDriftDetectionId=detection)
+        if result["DetectionStatus"] != "DETECTION_IN_PROGRESS":
+            break
+        time.sleep(POLL_SECONDS)
+    drifted = [r for r in call(cf.cfn.describe_stack_resource_drifts, StackName=name)["StackResourceDrifts"]
+               if r.get("StackResourceDriftStatus") not in ("IN_SYNC", "NOT_CHECKED")]
+    say(f"drift: {result.get('StackDriftStatus', 'UNKNOWN')}" + (f", {len(drifted)} resource(s)" if drifted else ""))
+    for item in drifted:
+        say(f"  {item['StackResourceDriftStatus']:<9} {item['LogicalResourceId']} ({item['ResourceType']})")
+    return 0
+
+
+def bootstrap(sess: Any, region: str, bucket: str | None, say: Say) -> str:
+    """The bucket for templates over the inline limit: encrypted, private, TLS only, old uploads expire."""
+    s3 = client(sess, "s3")
+    name = bucket or asset_bucket_name(sess, region)
+    try:
+        kwargs: dict[str, Any] = {"Bucket": name}
+        if region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        call(s3.create_bucket, **kwargs)
+        say(f"created s3://{name}")
+    except ClientError as exc:
+        if error_code(exc) != "BucketAlreadyOwnedByYou":
+            raise DeployError(f"cannot create bucket {name}: {error_message(exc)}") from None
+        say(f"s3://{name} exists; making sure it is configured")
+    call(s3.put_public_access_block, Bucket=name, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    call(s3.put_bucket_encryption, Bucket=name, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]})
+    call(s3.put_bucket_lifecycle_configuration, Bucket=name, LifecycleConfiguration={"Rules": [
+        {"ID": "expire-templates", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 30}}]})
+    if os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://"):
+        # A local emulator over plain HTTP would be locked out by a TLS-only policy; AWS itself is HTTPS only.
+        say("endpoint is plain HTTP (a local emulator): TLS-only bucket policy not set")
+        return name
+    call(s3.put_bucket_policy, Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
+    return name
