@@ -12,6 +12,7 @@ from hypothesis import settings
 from flowbuilder.compiler.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))  # bench/specgen.py generates large specs for tests too
 CORPUS = REPO / "tests" / "corpus"
 IN_CI = os.environ.get("CI") == "true"
 

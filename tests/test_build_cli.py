@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from conftest import REPO, run_fbc
-
-sys.path.insert(0, str(REPO / "bench"))
 from specgen import generate
 
 
