@@ -90,11 +90,15 @@ def _walk(old: Any, new: Any, path: str) -> list[tuple[str, Any, Any]]:
         for key in sorted(old.keys() | new.keys()):
             out += _walk(old.get(key, _MISSING), new.get(key, _MISSING), f"{path}.{key}" if path else key)
         return out
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        out = []
-        for i, (a, b) in enumerate(zip(old, new, strict=True)):
-            out += _walk(a, b, f"{path}[{i}]")
-        return out
+    if isinstance(old, list) and isinstance(new, list):
+        if len(old) == len(new):
+            out = []
+            for i, (a, b) in enumerate(zip(old, new, strict=True)):
+                out += _walk(a, b, f"{path}[{i}]")
+            return out
+        # Items added or removed (IAM statements, rules): list them, not the whole list twice.
+        return ([(f"{path}[{i}]", _MISSING, item) for i, item in enumerate(new) if item not in old]
+                + [(f"{path}[{i}]", item, _MISSING) for i, item in enumerate(old) if item not in new])
     return [(path, old, new)]
 
 
@@ -207,8 +211,15 @@ def _compact(value: Any) -> str:
 
 
 def _named(old: dict[str, Any], new: dict[str, Any]) -> list[ParameterChange]:
-    return [ParameterChange(name, old.get(name, _MISSING), new.get(name, _MISSING))
-            for name in sorted(old.keys() | new.keys()) if old.get(name) != new.get(name)]
+    """Parameters or outputs: added and removed whole, changed by the fields that changed."""
+    out = []
+    for name in sorted(old.keys() | new.keys()):
+        before, after = old.get(name, _MISSING), new.get(name, _MISSING)
+        if before is _MISSING or after is _MISSING:
+            out.append(ParameterChange(name, before, after))
+        elif before != after:
+            out += [ParameterChange(f"{name}.{path}", a, b) for path, a, b in _walk(before, after, "")]
+    return out
 
 
 def diff_templates(old: dict[str, Any] | None, new: dict[str, Any]) -> TemplateDiff:
