@@ -206,3 +206,27 @@ def test_risky_change_asks_on_a_terminal_and_can_be_declined(cfn: Any) -> None:
         code, lines = run_apply(cfn, target(), assume_yes=False, interactive=True, confirm=decline)
         stubber.assert_no_pending_responses()
     assert (code, asked, lines[-1]) == (1, ["Deploy these changes?"], "not deployed")
+
+
+def test_status_reports_drift(cfn: Any) -> None:
+    with Stubber(cfn) as stubber:
+        stubber.add_response("describe_stacks", stack("UPDATE_COMPLETE", protection=True))
+        stubber.add_response("describe_stack_events", events(event(1, "tiny-dev", STACK, "UPDATE_COMPLETE")))
+        stubber.add_response("detect_stack_drift", {"StackDriftDetectionId": "d-1"}, {"StackName": "tiny-dev"})
+        stubber.add_response("describe_stack_drift_detection_status", {
+            "StackId": STACK_ID, "StackDriftDetectionId": "d-1", "DetectionStatus": "DETECTION_IN_PROGRESS",
+            "Timestamp": T0})
+        stubber.add_response("describe_stack_drift_detection_status", {
+            "StackId": STACK_ID, "StackDriftDetectionId": "d-1", "DetectionStatus": "DETECTION_COMPLETE",
+            "StackDriftStatus": "DRIFTED", "Timestamp": T0})
+        stubber.add_response("describe_stack_resource_drifts", {"StackResourceDrifts": [
+            {"StackId": STACK_ID, "LogicalResourceId": "JobsQueue", "ResourceType": "AWS::SQS::Queue",
+             "StackResourceDriftStatus": "MODIFIED", "Timestamp": T0},
+            {"StackId": STACK_ID, "LogicalResourceId": "Cluster", "ResourceType": "AWS::ECS::Cluster",
+             "StackResourceDriftStatus": "IN_SYNC", "Timestamp": T0}]})
+        lines: list[str] = []
+        code = operations.status(FakeSession(cfn), "tiny-dev", drift=True, events=5, say=lines.append)
+        stubber.assert_no_pending_responses()
+    assert code == 0
+    assert lines[1] == "  termination protection: on"
+    assert lines[-2:] == ["drift: DRIFTED, 1 resource(s)", "  MODIFIED  JobsQueue (AWS::SQS::Queue)"]
