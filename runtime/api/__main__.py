@@ -1,0 +1,22 @@
+"""`python -m flowbuilder.runtime.api`: serve the API with uvicorn (the ECS command)."""
+
+from __future__ import annotations
+
+import os
+
+import uvicorn
+
+from ..config import Settings
+from ..secrets import load_database_url
+from .app import create_app
+
+
+def main() -> None:
+    load_database_url()
+    # 0.0.0.0: in a container the load balancer reaches the task on its own interface
+    uvicorn.run(create_app(Settings.from_env()), host="0.0.0.0", port=int(os.environ.get("PORT", "8000")),
+                proxy_headers=True, forwarded_allow_ips="*", log_level="info")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""Workflows CRUD, executions (202, Idempotency-Key), health and readiness, bearer API keys."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .. import executions
+from ..config import Settings
+from ..db.models import STATES, Execution, StepRun, Workflow
+from ..db.session import migrate, sessions
+from ..queue import Queue
+from ..workflows.definition import Definition
+
+
+class WorkflowIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,127}$")
+    definition: Definition
+
+
+class WorkflowOut(BaseModel):
+    id: str
+    name: str
+    version: int
+    definition: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ExecutionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepOut(BaseModel):
+    step: str
+    position: int
+    status: str
+    output: Any = None
+    error: str | None = None
+
+
+class ExecutionOut(BaseModel):
+    id: str
+    workflow_id: str
+    workflow_version: int
+    state: str
+    input: dict[str, Any]
+    output: Any = None
+    error: str | None = None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    steps: list[StepOut] = Field(default_factory=list)
+
+
+class Page(BaseModel):
+    items: list[Any]
+    total: int
+    limit: int
+    offset: int
+
+
+def _workflow(w: Workflow) -> WorkflowOut:
+    return WorkflowOut(id=w.id, name=w.name, version=w.version, definition=w.definition, created_at=w.created_at,
+                       updated_at=w.updated_at)
+
+
+def _execution(e: Execution, steps: list[StepRun] | None = None) -> ExecutionOut:
+    return ExecutionOut(id=e.id, workflow_id=e.workflow_id, workflow_version=e.workflow_version, state=e.state,
+                        input=e.input, output=e.output, error=e.error, attempts=e.attempts,
+                        created_at=e.created_at, updated_at=e.updated_at,
+                        steps=[StepOut(step=s.step, position=s.position, status=s.status, output=s.output,
+                                       error=s.error) for s in sorted(steps or [], key=lambda s: s.position)])
+
+
+def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations: bool = True) -> FastAPI:
+    if run_migrations:
+        migrate(settings.database_url)
+    factory: sessionmaker[Session] = sessions(settings.database_url)
+    outbox = queue or Queue(settings.queue_url)
+    keys = [k.encode() for k in settings.api_keys]
+
+    def authorized(authorization: Annotated[str | None, Header()] = None) -> None:
+        token = (authorization or "").removeprefix("Bearer ").encode()
+        # Compare against every key, in constant time, so timing tells nothing about any of them.
+        matched = False
+        for key in keys:
+            matched |= hmac.compare_digest(token, key)
+        if not authorization or not authorization.startswith("Bearer ") or not matched:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid bearer API key is required",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    def db() -> Any:
+        with factory() as session:
+            yield session
+
+    DB = Annotated[Session, Depends(db)]
+    api = APIRouter(dependencies=[Depends(authorized)])
+    health = APIRouter()
+
+    @health.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @health.get("/readyz", tags=["health"], responses={503: {"description": "database or queue unreachable"}})
+    def readyz(response: Response) -> dict[str, str]:
+        checks = {}
+        try:
+            with factory() as session:
+                session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # readiness reports, it does not crash
+            checks["database"] = type(exc).__name__
+        try:
+            outbox.reachable()
+            checks["queue"] = "ok"
+        except Exception as exc:
+            checks["queue"] = type(exc).__name__
+        if any(v != "ok" for v in checks.values()):
+            response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return checks
+
+    @api.post("/workflows", status_code=201, response_model=WorkflowOut, tags=["workflows"],
+              responses={409: {"description": "name taken"}})
+    def create_workflow(body: WorkflowIn, session: DB) -> WorkflowOut:
+        workflow = Workflow(name=body.name, version=1, definition=body.definition.model_dump(mode="json"))
+        session.add(workflow)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            raise HTTPException(409, f"a workflow named {body.name!r} exists") from None
+        return _workflow(workflow)
+
+    @api.get("/workflows", response_model=Page, tags=["workflows"])
+    def list_workflows(session: DB, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                       offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> Page:
+        total = session.scalar(select(func.count()).select_from(Workflow)) or 0
+        rows = session.scalars(select(Workflow).order_by(Workflow.name).limit(limit).offset(offset))
+        return Page(items=[_workflow(w) for w in rows], total=total, limit=limit, offset=offset)
+
+    def _get_workflow(session: Session, workflow_id: str) -> Workflow:
+        workflow = session.get(Workflow, workflow_id)
+        if workflow is None:
+            raise HTTPException(404, "no such workflow")
+        return workflow
+
+    @api.get("/workflows/{workflow_id}", response_model=WorkflowOut, tags=["workflows"],
+             responses={404: {"description": "not found"}})
+    def get_workflow(workflow_id: str, session: DB) -> WorkflowOut:
+        return _workflow(_get_workflow(session, workflow_id))
+
+    @api.put("/workflows/{workflow_id}", response_model=WorkflowOut, tags=["workflows"],
+             responses={404: {"description": "not found"}, 409: {"description": "name taken"}})
+    def update_workflow(workflow_id: str, body: WorkflowIn, session: DB) -> WorkflowOut:
+        workflow = _get_workflow(session, workflow_id)
+        workflow.name, workflow.definition = body.name, body.definition.model_dump(mode="json")
+        workflow.version += 1
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            raise HTTPException(409, f"a workflow named {body.name!r} exists") from None
+        return _workflow(workflow)
+
+    @api.delete("/workflows/{workflow_id}", status_code=204, tags=["workflows"],
+                responses={404: {"description": "not found"}})
+    def delete_workflow(workflow_id: str, session: DB) -> Response:
+        session.delete(_get_workflow(session, workflow_id))
+        session.commit()
+        return Response(status_code=204)
+
+    @api.post("/workflows/{workflow_id}/executions", status_code=202, response_model=ExecutionOut,
+              tags=["executions"], responses={404: {"description": "not found"}})
+    def start(workflow_id: str, body: ExecutionIn, session: DB,
+              idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> ExecutionOut:
+        workflow = _get_workflow(session, workflow_id)
+        key = f"api:{workflow_id}:{idempotency_key}" if idempotency_key else None
+        execution, created = executions.create(factory, workflow, body.input, key)
+        if created or execution.enqueued_at is None:
+            # Recorded but not sent (queue unreachable): the sweeper sends it; the client still gets its ID.
+            with contextlib.suppress(Exception):
+                executions.send(factory, outbox, execution.id)
+        return _execution(execution)
+
+    @api.get("/executions/{execution_id}", response_model=ExecutionOut, tags=["executions"],
+             responses={404: {"description": "not found"}})
+    def get_execution(execution_id: str, session: DB) -> ExecutionOut:
+        execution = session.get(Execution, execution_id)
+        if execution is None:
+            raise HTTPException(404, "no such execution")
+        steps = list(session.scalars(select(StepRun).where(StepRun.execution_id == execution_id)))
+        return _execution(execution, steps)
+
+    @api.get("/executions", response_model=Page, tags=["executions"])
+    def list_executions(session: DB, workflow_id: str | None = None,
+                        state: Annotated[str | None, Query(pattern="^(" + "|".join(STATES) + ")$")] = None,
+                        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> Page:
+        query = select(Execution)
+        if workflow_id:
+            query = query.where(Execution.workflow_id == workflow_id)
+        if state:
+            query = query.where(Execution.state == state)
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(query.order_by(Execution.created_at.desc(), Execution.id).limit(limit).offset(offset))
+        return Page(items=[_execution(e) for e in rows], total=total, limit=limit, offset=offset)
+
+    app = FastAPI(title="Flow Builder API", version="0.1.0",
+                  description="Workflows, executions through a queue, and their results.")
+    app.include_router(health, prefix=settings.base_path)
+    app.include_router(api, prefix=settings.base_path)
+    return app

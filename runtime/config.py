@@ -1,0 +1,83 @@
+"""Every environment variable the runtime reads, in one place (names from compiler/contract.py, which the
+compiler sets; a contract test checks both sides).
+
+| variable | meaning | default |
+|---|---|---|
+| FLOWBUILDER_ROLE | api, worker or scheduler | - |
+| FLOWBUILDER_DATABASE_URL | SQLAlchemy URL; else built from FLOWBUILDER_DB_* | sqlite under .flowbuilder/ |
+| FLOWBUILDER_DB_HOST/PORT/NAME/USER/PASSWORD | RDS connection (standard profile) | - |
+| FLOWBUILDER_DB_SECRET_ARN | Lambda: Secrets Manager secret with username/password | - |
+| FLOWBUILDER_DATABASE_URL_SECRET / _SOURCE | Lambda: where the URL is kept (ssm or secretsmanager) | - |
+| FLOWBUILDER_QUEUE_URL | the executions queue | - |
+| FLOWBUILDER_WORKER_MODE | poll (standard) or once (ultra) | poll |
+| FLOWBUILDER_WORKER_TIMEOUT | seconds one execution may take | 900 |
+| FLOWBUILDER_WORKER_CONCURRENCY | executions at once per process (poll) | 1 |
+| FLOWBUILDER_EXECUTION_ID | once mode: the execution to run (the message body) | - |
+| FLOWBUILDER_LEASE_SECONDS | how long a claim on an execution lasts without renewal | 60 |
+| FLOWBUILDER_API_KEYS | comma-separated bearer keys (or FLOWBUILDER_SECRET_API_KEYS, a reference) | - |
+| FLOWBUILDER_HTTP_ALLOWLIST | comma-separated CIDRs HTTP steps may reach despite the SSRF guard | - |
+| FLOWBUILDER_BASE_PATH | path prefix the load balancer routes to the API | "" |
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+ENV_PREFIX = "FLOWBUILDER_"
+DEFAULT_SQLITE = "sqlite:///.flowbuilder/flowbuilder.db"
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def database_url(environ: dict[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    if env.get("FLOWBUILDER_DATABASE_URL"):
+        url = env["FLOWBUILDER_DATABASE_URL"]
+        # postgres://... (what hosted databases hand out) -> SQLAlchemy's psycopg 3 dialect
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix):]
+        return url
+    if env.get("FLOWBUILDER_DB_HOST"):
+        user = quote(env.get("FLOWBUILDER_DB_USER", ""), safe="")
+        password = quote(env.get("FLOWBUILDER_DB_PASSWORD", ""), safe="")
+        return (f"postgresql+psycopg://{user}:{password}@{env['FLOWBUILDER_DB_HOST']}:"
+                f"{env.get('FLOWBUILDER_DB_PORT', '5432')}/{env.get('FLOWBUILDER_DB_NAME', 'flowbuilder')}")
+    return DEFAULT_SQLITE
+
+
+@dataclass(frozen=True)
+class Settings:
+    role: str = ""
+    database_url: str = DEFAULT_SQLITE
+    queue_url: str = ""
+    worker_mode: str = "poll"
+    worker_timeout: int = 900
+    worker_concurrency: int = 1
+    execution_id: str = ""
+    lease_seconds: int = 60
+    api_keys: tuple[str, ...] = ()
+    http_allowlist: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(default=())
+    base_path: str = ""
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        keys = tuple(k.strip() for k in env.get("FLOWBUILDER_API_KEYS", "").split(",") if k.strip())
+        allow = tuple(ipaddress.ip_network(c.strip(), strict=False)
+                      for c in env.get("FLOWBUILDER_HTTP_ALLOWLIST", "").split(",") if c.strip())
+        return cls(
+            role=env.get("FLOWBUILDER_ROLE", ""), database_url=database_url(), queue_url=env.get(
+                "FLOWBUILDER_QUEUE_URL", ""),
+            worker_mode=env.get("FLOWBUILDER_WORKER_MODE", "poll"),
+            worker_timeout=_int("FLOWBUILDER_WORKER_TIMEOUT", 900),
+            worker_concurrency=_int("FLOWBUILDER_WORKER_CONCURRENCY", 1),
+            execution_id=env.get("FLOWBUILDER_EXECUTION_ID", ""), lease_seconds=_int("FLOWBUILDER_LEASE_SECONDS", 60),
+            api_keys=keys, http_allowlist=allow, base_path=env.get("FLOWBUILDER_BASE_PATH", "").rstrip("/"),
+        )

@@ -1,0 +1,64 @@
+"""Recording and sending executions, shared by the API, the scheduler and the sweeper.
+
+An execution is committed before its message is sent: a crash in between leaves it recorded but not
+sent (enqueued_at is NULL), which the sweeper finds and sends. The reverse order could send an ID that
+no row backs.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .db.models import QUEUED, RUNNING, Execution, Workflow, now
+from .queue import Queue
+
+UNSENT_GRACE = timedelta(seconds=60)  # leave the API time to send before the sweeper does
+
+
+def create(sessions: sessionmaker[Session], workflow: Workflow, data: dict[str, Any],
+           idempotency_key: str | None) -> tuple[Execution, bool]:
+    """(execution, created): an existing execution with the same key is returned, not duplicated."""
+    if idempotency_key:
+        with sessions() as session:
+            existing = session.scalar(select(Execution).where(Execution.idempotency_key == idempotency_key))
+            if existing is not None:
+                return existing, False
+    execution = Execution(workflow_id=workflow.id, workflow_version=workflow.version,
+                          definition=workflow.definition, state=QUEUED, input=data, attempts=0,
+                          idempotency_key=idempotency_key)
+    try:
+        with sessions.begin() as session:
+            session.add(execution)
+    except IntegrityError:  # the same key, committed by a concurrent request
+        with sessions() as session:
+            found = session.scalar(select(Execution).where(Execution.idempotency_key == idempotency_key))
+            assert found is not None
+            return found, False
+    return execution, True
+
+
+def send(sessions: sessionmaker[Session], queue: Queue, execution_id: str) -> None:
+    queue.send(execution_id)
+    with sessions.begin() as session:
+        session.execute(update(Execution).where(Execution.id == execution_id).values(enqueued_at=now())
+                        .execution_options(synchronize_session=False))
+
+
+def sweep(sessions: sessionmaker[Session], queue: Queue, limit: int = 500) -> list[str]:
+    """Send again what would otherwise be lost: running executions whose lease expired (their worker died
+    or its Spot task was reclaimed after Pipes had deleted the message) and executions never sent."""
+    moment = now()
+    with sessions() as session:
+        ids = list(session.scalars(select(Execution.id).where(or_(
+            and_(Execution.state == RUNNING, Execution.lease_expires_at < moment),
+            and_(Execution.state == QUEUED, Execution.enqueued_at.is_(None),
+                 Execution.created_at < moment - UNSENT_GRACE),
+        )).order_by(Execution.created_at).limit(limit)))
+    for execution_id in ids:
+        send(sessions, queue, execution_id)
+    return ids

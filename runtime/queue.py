@@ -1,0 +1,44 @@
+"""The executions queue: SQS through boto3 (AWS_ENDPOINT_URL points it at a local endpoint)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+
+@dataclass(frozen=True)
+class Message:
+    body: str
+    receipt: str
+    receive_count: int
+
+
+class Queue:
+    def __init__(self, url: str, client: Any = None) -> None:
+        self.url = url
+        self.sqs = client or boto3.client("sqs")
+
+    def send(self, execution_id: str) -> None:
+        self.sqs.send_message(QueueUrl=self.url, MessageBody=execution_id)
+
+    def receive(self, limit: int, wait: int = 20, visibility: int | None = None) -> list[Message]:
+        kwargs: dict[str, Any] = {"QueueUrl": self.url, "MaxNumberOfMessages": max(1, min(limit, 10)),
+                                  "WaitTimeSeconds": wait, "MessageSystemAttributeNames": ["ApproximateReceiveCount"]}
+        if visibility is not None:
+            kwargs["VisibilityTimeout"] = visibility
+        found = self.sqs.receive_message(**kwargs).get("Messages", [])
+        return [Message(m["Body"], m["ReceiptHandle"], int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)))
+                for m in found]
+
+    def delete(self, message: Message) -> None:
+        self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt)
+
+    def extend(self, message: Message, seconds: int) -> None:
+        self.sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=message.receipt,
+                                           VisibilityTimeout=seconds)
+
+    def reachable(self) -> bool:
+        self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])
+        return True

@@ -1,0 +1,52 @@
+"""The scheduler Lambda handler (no web framework import: it cold-starts on every schedule).
+
+Events (compiler/contract.py): {"type": "schedule", "schedule", "workflow", "input", "scheduledTime"} creates
+the execution exactly once per (schedule, scheduled time) and sends it; {"type": "sweep"} re-sends
+executions whose lease expired or that were recorded but never sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from sqlalchemy import select
+
+from . import executions
+from .config import Settings
+from .db.models import Workflow
+from .db.session import migrate, sessions
+from .queue import Queue
+from .secrets import load_database_url
+
+log = logging.getLogger("flowbuilder.scheduler")
+
+
+def handle(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    factory = sessions(settings.database_url)
+    queue = Queue(settings.queue_url)
+    if event.get("type") == "sweep":
+        sent = executions.sweep(factory, queue)
+        return {"swept": len(sent)}
+    if event.get("type") != "schedule":
+        raise ValueError(f"unknown event type {event.get('type')!r}")
+    key = f"schedule:{event['schedule']}:{event['scheduledTime']}"
+    with factory() as session:
+        workflow = session.scalar(select(Workflow).where(Workflow.name == event["workflow"]))
+    if workflow is None:
+        raise LookupError(f"schedule {event['schedule']}: no workflow named {event['workflow']!r}")
+    execution, created = executions.create(factory, workflow, dict(event.get("input") or {}), key)
+    if created or execution.enqueued_at is None:
+        executions.send(factory, queue, execution.id)
+    return {"execution": execution.id, "created": created}
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """The Lambda entry point (ImageConfig.Command in the compiled template)."""
+    load_database_url()
+    settings = Settings.from_env()
+    migrate(settings.database_url)
+    result = handle(event, settings)
+    log.info("%s", json.dumps({"event": event.get("type"), **result}))
+    return result

@@ -1,0 +1,115 @@
+"""Two ways to consume executions.
+
+poll (standard): long-polls SQS with bounded concurrency; extends a message's visibility while its
+execution runs; deletes it only after the execution's outcome is committed; on SIGTERM stops receiving,
+lets running steps finish, releases the rest and makes their messages visible again, within the stop timeout.
+
+once (ultra): the Pipe started this task for one message, whose body (the execution ID) is in
+FLOWBUILDER_EXECUTION_ID; Pipes already deleted the message. Claim, run, exit. On SIGTERM (Fargate Spot's
+two-minute warning) the current step finishes, the execution is released and sent to the queue again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from ..config import Settings
+from ..db.session import migrate, sessions
+from ..executions import send
+from ..queue import Message, Queue
+from ..secrets import load_database_url
+from ..workflows import engine
+
+log = logging.getLogger("flowbuilder.worker")
+EXTEND_EVERY = 20  # seconds between visibility extensions
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _stop_on_sigterm() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("signal %s: stopping after the current steps", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def _limits(settings: Settings) -> engine.Limits:
+    return engine.Limits(lease_seconds=settings.lease_seconds, allowlist=settings.http_allowlist)
+
+
+def once(settings: Settings) -> int:
+    load_database_url()
+    settings = Settings.from_env()
+    if not settings.execution_id:
+        log.error("once mode needs FLOWBUILDER_EXECUTION_ID")
+        return 2
+    stop = _stop_on_sigterm()
+    migrate(settings.database_url)
+    factory = sessions(settings.database_url)
+    outcome = engine.run(factory, settings.execution_id.strip(), _owner(), _limits(settings), stop.is_set)
+    log.info("execution %s: %s", settings.execution_id, outcome)
+    if outcome == "released":
+        send(factory, Queue(settings.queue_url), settings.execution_id.strip())  # Pipes deleted the original
+    if outcome == "missing":
+        return 1  # a poison message: nothing to run
+    return 0
+
+
+def _handle(factory: object, queue: Queue, message: Message, settings: Settings, stop: threading.Event) -> str:
+    extend_stop = threading.Event()
+
+    def extend() -> None:
+        while not extend_stop.wait(EXTEND_EVERY):
+            try:
+                queue.extend(message, max(EXTEND_EVERY * 3, 60))
+            except Exception:  # the next attempt will tell; the lease protects the execution meanwhile
+                log.warning("could not extend visibility of %s", message.body)
+
+    extender = threading.Thread(target=extend, daemon=True)
+    extender.start()
+    try:
+        outcome = engine.run(factory, message.body.strip(), _owner(), _limits(settings), stop.is_set)  # type: ignore[arg-type]
+    finally:
+        extend_stop.set()
+    if outcome in ("succeeded", "failed", "finished"):
+        queue.delete(message)  # the outcome is committed: the message has done its job
+    elif outcome == "released":
+        queue.extend(message, 0)  # visible again now, for another worker
+    # busy: another worker holds it; missing: a poison message, left to reach the dead-letter queue
+    log.info("execution %s: %s", message.body, outcome)
+    return outcome
+
+
+def poll(settings: Settings) -> int:
+    load_database_url()
+    settings = Settings.from_env()
+    stop = _stop_on_sigterm()
+    migrate(settings.database_url)
+    factory = sessions(settings.database_url)
+    queue = Queue(settings.queue_url)
+    slots = max(1, settings.worker_concurrency)
+    running: set[Future[str]] = set()
+    with ThreadPoolExecutor(max_workers=slots) as pool:
+        while not stop.is_set():
+            running = {f for f in running if not f.done()}
+            free = slots - len(running)
+            if free <= 0:
+                stop.wait(0.2)
+                continue
+            for message in queue.receive(free, wait=int(os.environ.get("FLOWBUILDER_POLL_WAIT", "20"))):
+                running.add(pool.submit(_handle, factory, queue, message, settings, stop))
+        log.info("stopping: %d execution(s) finishing their current step", len(running))
+    return 0

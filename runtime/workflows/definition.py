@@ -1,0 +1,47 @@
+"""Workflow definitions: ordered steps, each an HTTP call or a transform, validated by pydantic."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Retry(Strict):
+    attempts: int = Field(3, ge=1, le=10, description="Tries in all, the first included.")
+    backoff: float = Field(0.5, ge=0, le=60, description="Seconds before the second try; doubles after.")
+
+
+class HttpStep(Strict):
+    type: Literal["http"]
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    url: HttpUrl
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = None  # JSON; strings may use {{ input.x }} / {{ steps.y.z }} placeholders (JMESPath)
+    timeout: float = Field(10, gt=0, le=300)
+    retry: Retry = Field(default_factory=Retry)
+
+
+class TransformStep(Strict):
+    type: Literal["transform"]
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+    expression: str = Field(min_length=1, max_length=4096, description="JMESPath over {input, steps}.")
+
+
+Step = Annotated[HttpStep | TransformStep, Field(discriminator="type")]
+
+
+class Definition(Strict):
+    steps: list[Step] = Field(min_length=1, max_length=50)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Definition:
+        names = [s.name for s in self.steps]
+        if len(names) != len(set(names)):
+            raise ValueError("step names must be unique")
+        return self

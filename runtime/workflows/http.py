@@ -1,0 +1,89 @@
+"""HTTP steps: an SSRF guard, retries with back-off, and an Idempotency-Key on every request.
+
+The guard resolves the host and refuses link-local (169.254.0.0/16: the instance and ECS task metadata
+endpoints, which hand out credentials), loopback, private and other non-global addresses, unless the
+configured allowlist opens them. Plain-HTTP connections go to the address that was checked, so a DNS answer
+that changes between check and connect (rebinding) cannot slip through; HTTPS connects by name, as TLS
+verification needs, after every resolved address has passed the guard.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class BlockedAddress(Exception):
+    pass
+
+
+class StepFailed(Exception):
+    pass
+
+
+def check_address(address: str, allowlist: Sequence[Network]) -> None:
+    ip = ipaddress.ip_address(address)
+    if any(ip in net for net in allowlist):
+        return
+    if ip.is_link_local:
+        raise BlockedAddress(f"{address} is link-local (instance and task metadata endpoints live there)")
+    if ip.is_loopback:
+        raise BlockedAddress(f"{address} is a loopback address")
+    if ip.is_private or not ip.is_global:
+        raise BlockedAddress(f"{address} is a private or reserved address")
+
+
+def resolve(host: str, port: int, allowlist: Sequence[Network]) -> str:
+    """The first address of host that passes the guard (every address is checked)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise StepFailed(f"cannot resolve {host}: {exc}") from None
+    addresses = sorted({str(info[4][0]) for info in infos})
+    for address in addresses:
+        check_address(address, allowlist)
+    return addresses[0]
+
+
+def call(method: str, url: str, *, headers: dict[str, str], body: Any, timeout: float, attempts: int,
+         backoff: float, idempotency_key: str, allowlist: Sequence[Network]) -> Any:
+    """Make the request; retry on connection errors, 429 and 5xx; return the JSON (or text) body."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = resolve(host, port, allowlist)
+    request_headers = {**headers, "Idempotency-Key": idempotency_key}
+    last = ""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(backoff * 2 ** (attempt - 1))
+        try:
+            pinned = url if parts.scheme == "https" else url.replace(f"//{parts.netloc}", f"//{_net(address, port)}", 1)
+            with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+                response = client.request(method, pinned, headers={**request_headers, "Host": parts.netloc},
+                                          json=body)
+        except httpx.HTTPError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+            continue
+        if response.status_code == 429 or response.status_code >= 500:
+            last = f"HTTP {response.status_code}"
+            continue
+        if response.status_code >= 400:
+            raise StepFailed(f"{method} {url} answered HTTP {response.status_code}: {response.text[:200]}")
+        try:
+            return response.json()
+        except ValueError:
+            return response.text
+    raise StepFailed(f"{method} {url} failed after {attempts} attempt(s): {last}")
+
+
+def _net(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
