@@ -3,6 +3,7 @@ compiler sets; a contract test checks both sides).
 
 | variable | meaning | default |
 |---|---|---|
+| FLOWBUILDER_APP / FLOWBUILDER_ENVIRONMENT | the application and environment, for logs | "" |
 | FLOWBUILDER_ROLE | api, worker or scheduler | - |
 | FLOWBUILDER_DATABASE_URL | SQLAlchemy URL; else built from FLOWBUILDER_DB_* | sqlite under .flowbuilder/ |
 | FLOWBUILDER_DB_HOST/PORT/NAME/USER/PASSWORD | RDS connection (standard profile) | - |
@@ -54,6 +55,8 @@ def database_url(environ: dict[str, str] | None = None) -> str:
 
 @dataclass(frozen=True)
 class Settings:
+    app: str = ""
+    environment: str = ""
     role: str = ""
     database_url: str = DEFAULT_SQLITE
     queue_url: str = ""
@@ -73,6 +76,7 @@ class Settings:
         allow = tuple(ipaddress.ip_network(c.strip(), strict=False)
                       for c in env.get("FLOWBUILDER_HTTP_ALLOWLIST", "").split(",") if c.strip())
         return cls(
+            app=env.get("FLOWBUILDER_APP", ""), environment=env.get("FLOWBUILDER_ENVIRONMENT", ""),
             role=env.get("FLOWBUILDER_ROLE", ""), database_url=database_url(), queue_url=env.get(
                 "FLOWBUILDER_QUEUE_URL", ""),
             worker_mode=env.get("FLOWBUILDER_WORKER_MODE", "poll"),

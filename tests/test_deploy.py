@@ -11,49 +11,19 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 
-from conftest import REPO
+from conftest import REPO, free_port
 from specgen import generate
 
 NETWORK = ["--param", "VpcId=vpc-0abc", "--param", "SubnetIds=subnet-1,subnet-2"]
 MINIMAL = REPO / "tests" / "specs" / "minimal.yaml"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("moto server did not start") from None
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -192,7 +162,7 @@ def test_diff_exit_codes(aws: dict[str, str], tmp_path: Path) -> None:
     assert fbc(aws, "diff", *spec).returncode == 1  # nothing deployed: everything is an addition
     invalid = fbc(aws, "diff", "-f", str(REPO / "tests/corpus/cron-both-days.yaml"))
     assert invalid.returncode == 2
-    unreachable = fbc({**aws, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port()}",
+    unreachable = fbc({**aws, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
                        "AWS_MAX_ATTEMPTS": "1"}, "diff", *spec)
     assert unreachable.returncode == 2 and "Traceback" not in unreachable.stderr
     built = tmp_path / "out"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
@@ -83,28 +84,30 @@ def _execution(e: Execution, steps: list[StepRun] | None = None) -> ExecutionOut
                                        error=s.error) for s in sorted(steps or [], key=lambda s: s.position)])
 
 
+def authorized(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    token = (authorization or "").removeprefix("Bearer ").encode()
+    # Compare against every key, in constant time, so timing tells nothing about any of them.
+    matched = False
+    for key in request.app.state.api_keys:
+        matched |= hmac.compare_digest(token, key)
+    if not authorization or not authorization.startswith("Bearer ") or not matched:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid bearer API key is required",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+def database(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+DB = Annotated[Session, Depends(database)]
+
+
 def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations: bool = True) -> FastAPI:
     if run_migrations:
         migrate(settings.database_url)
     factory: sessionmaker[Session] = sessions(settings.database_url)
     outbox = queue or Queue(settings.queue_url)
-    keys = [k.encode() for k in settings.api_keys]
-
-    def authorized(authorization: Annotated[str | None, Header()] = None) -> None:
-        token = (authorization or "").removeprefix("Bearer ").encode()
-        # Compare against every key, in constant time, so timing tells nothing about any of them.
-        matched = False
-        for key in keys:
-            matched |= hmac.compare_digest(token, key)
-        if not authorization or not authorization.startswith("Bearer ") or not matched:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid bearer API key is required",
-                                headers={"WWW-Authenticate": "Bearer"})
-
-    def db() -> Any:
-        with factory() as session:
-            yield session
-
-    DB = Annotated[Session, Depends(db)]
     api = APIRouter(dependencies=[Depends(authorized)])
     health = APIRouter()
 
@@ -218,6 +221,8 @@ def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations
 
     app = FastAPI(title="Flow Builder API", version="0.1.0",
                   description="Workflows, executions through a queue, and their results.")
+    app.state.sessions = factory
+    app.state.api_keys = [k.encode() for k in settings.api_keys]
     app.include_router(health, prefix=settings.base_path)
     app.include_router(api, prefix=settings.base_path)
     return app

@@ -1,0 +1,115 @@
+"""Runtime fixtures: a real PostgreSQL (URL from FLOWBUILDER_TEST_POSTGRES_URL, which .ci/run sets after
+starting the machine's server) and SQLite, SQS on moto's server over HTTP, and a local HTTP sink that
+counts Idempotency-Keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from sqlalchemy import create_engine, text
+
+from conftest import IN_CI
+
+POSTGRES = os.environ.get("FLOWBUILDER_TEST_POSTGRES_URL", "")
+
+
+def _postgres_url() -> str:
+    """A fresh schema-less database per test: drop and recreate the public schema."""
+    if not POSTGRES:
+        if IN_CI:
+            raise RuntimeError("FLOWBUILDER_TEST_POSTGRES_URL is not set (.ci/run starts PostgreSQL)")
+        pytest.skip("no PostgreSQL: set FLOWBUILDER_TEST_POSTGRES_URL")
+    engine = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return POSTGRES
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'flowbuilder.db'}"
+    return _postgres_url()
+
+
+@pytest.fixture
+def sqs_queue(moto_server: str) -> Iterator[dict[str, str]]:
+    """A queue with a dead-letter queue (maxReceiveCount 3) on moto, and the env to reach it."""
+    env = {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_server, aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    name = f"q-{uuid.uuid4().hex[:8]}"
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = sqs.create_queue(QueueName=name, Attributes={
+        "VisibilityTimeout": "5",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})})["QueueUrl"]
+    yield {**env, "queue_url": queue, "dlq_url": dlq}
+
+
+@dataclass
+class Sink:
+    url: str
+    keys: Counter[str] = field(default_factory=Counter)
+    bodies: list[Any] = field(default_factory=list)
+    fail_next: int = 0
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    """A local HTTP service for workflow steps: echoes JSON, counts Idempotency-Keys."""
+    state = Sink(url="")
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"null")
+            with lock:
+                if state.fail_next:
+                    state.fail_next -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                state.keys[self.headers.get("Idempotency-Key", "")] += 1
+                state.bodies.append(body)
+            payload = json.dumps({"echo": body, "path": self.path}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+
+
+def two_steps(sink_url: str) -> dict[str, Any]:
+    return {"steps": [
+        {"type": "http", "name": "call", "url": f"{sink_url}/hook", "body": {"n": "{{ input.n }}"},
+         "retry": {"attempts": 3, "backoff": 0.05}},
+        {"type": "transform", "name": "shape", "expression": "{n: steps.call.echo.n, path: steps.call.path}"},
+    ]}

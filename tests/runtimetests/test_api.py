@@ -1,0 +1,81 @@
+"""The API over HTTP semantics (FastAPI's TestClient), on SQLite and PostgreSQL, with SQS on moto."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from fastapi.testclient import TestClient
+
+from flowbuilder.runtime.api.app import create_app
+from flowbuilder.runtime.config import Settings
+from flowbuilder.runtime.queue import Queue
+
+from .conftest import two_steps
+
+KEY = "test-key-123"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+@pytest.fixture
+def api(database_url: str, sqs_queue: dict[str, str]) -> tuple[TestClient, Any]:
+    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=sqs_queue["AWS_ENDPOINT_URL"],
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    settings = Settings(database_url=database_url, queue_url=sqs_queue["queue_url"], api_keys=(KEY, "other"),
+                        base_path="/api")
+    return TestClient(create_app(settings, Queue(sqs_queue["queue_url"], sqs))), (sqs, sqs_queue["queue_url"])
+
+
+def test_health_and_readiness_need_no_key(api: tuple[TestClient, Any]) -> None:
+    client, _ = api
+    assert client.get("/api/healthz").json() == {"status": "ok"}
+    assert client.get("/api/readyz").json() == {"database": "ok", "queue": "ok"}
+
+
+def test_every_other_route_needs_a_valid_key(api: tuple[TestClient, Any]) -> None:
+    client, _ = api
+    assert client.get("/api/workflows").status_code == 401
+    assert client.get("/api/workflows", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/api/workflows", headers={"Authorization": KEY}).status_code == 401
+    assert client.get("/api/workflows", headers={"Authorization": "Bearer other"}).status_code == 200
+
+
+def test_workflow_crud_and_an_execution_through_the_queue(api: tuple[TestClient, Any]) -> None:
+    client, (sqs, queue_url) = api
+    created = client.post("/api/workflows", json={"name": "greet", "definition": two_steps("http://example.com")},
+                          headers=AUTH)
+    assert created.status_code == 201, created.text
+    workflow = created.json()
+    assert workflow["version"] == 1
+    assert client.post("/api/workflows", json={"name": "greet", "definition": two_steps("http://x.org")},
+                       headers=AUTH).status_code == 409
+    bad = client.post("/api/workflows", json={"name": "bad", "definition": {"steps": []}}, headers=AUTH)
+    assert bad.status_code == 422
+    updated = client.put(f"/api/workflows/{workflow['id']}",
+                         json={"name": "greet", "definition": two_steps("http://example.org")}, headers=AUTH)
+    assert updated.json()["version"] == 2
+
+    started = client.post(f"/api/workflows/{workflow['id']}/executions", json={"input": {"n": 1}},
+                          headers={**AUTH, "Idempotency-Key": "abc"})
+    assert started.status_code == 202
+    again = client.post(f"/api/workflows/{workflow['id']}/executions", json={"input": {"n": 1}},
+                        headers={**AUTH, "Idempotency-Key": "abc"})
+    assert again.status_code == 202 and again.json()["id"] == started.json()["id"]
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    assert [m["Body"] for m in messages] == [started.json()["id"]]  # sent once
+
+    shown = client.get(f"/api/executions/{started.json()['id']}", headers=AUTH).json()
+    assert (shown["state"], shown["input"], shown["steps"]) == ("queued", {"n": 1}, [])
+    listed = client.get("/api/executions", params={"workflow_id": workflow["id"], "limit": 1}, headers=AUTH).json()
+    assert (listed["total"], len(listed["items"])) == (1, 1)
+    assert client.get("/api/executions", params={"state": "nope"}, headers=AUTH).status_code == 422
+    assert client.get("/api/executions/missing", headers=AUTH).status_code == 404
+    assert client.delete(f"/api/workflows/{workflow['id']}", headers=AUTH).status_code == 204
+    assert client.get(f"/api/workflows/{workflow['id']}", headers=AUTH).status_code == 404
+
+
+def test_openapi_is_published(api: tuple[TestClient, Any]) -> None:
+    client, _ = api
+    spec = client.get("/openapi.json").json()
+    assert "/api/workflows/{workflow_id}/executions" in spec["paths"]
