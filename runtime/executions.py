@@ -7,6 +7,7 @@ no row backs.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +19,13 @@ from .db.models import QUEUED, RUNNING, Execution, Workflow, now
 from .queue import Queue
 
 UNSENT_GRACE = timedelta(seconds=60)  # leave the API time to send before the sweeper does
+
+
+def queued_after() -> timedelta:
+    """A queued execution sent this long ago with no worker claiming it is sent again: in ultra, Pipes
+    deleted its message when the task started, and a task that died before claiming (Spot reclaimed at
+    start, a crash on start-up) would otherwise leave it queued forever. A duplicate message is harmless."""
+    return timedelta(seconds=int(os.environ.get("FLOWBUILDER_SWEEP_QUEUED_AFTER", "900")))
 
 
 def create(sessions: sessionmaker[Session], workflow: Workflow, data: dict[str, Any],
@@ -51,13 +59,15 @@ def send(sessions: sessionmaker[Session], queue: Queue, execution_id: str) -> No
 
 def sweep(sessions: sessionmaker[Session], queue: Queue, limit: int = 500) -> list[str]:
     """Send again what would otherwise be lost: running executions whose lease expired (their worker died
-    or its Spot task was reclaimed after Pipes had deleted the message) and executions never sent."""
+    or its Spot task was reclaimed after Pipes had deleted the message), executions never sent, and queued
+    executions no worker claimed (see queued_after)."""
     moment = now()
     with sessions() as session:
         ids = list(session.scalars(select(Execution.id).where(or_(
             and_(Execution.state == RUNNING, Execution.lease_expires_at < moment),
             and_(Execution.state == QUEUED, Execution.enqueued_at.is_(None),
                  Execution.created_at < moment - UNSENT_GRACE),
+            and_(Execution.state == QUEUED, Execution.enqueued_at < moment - queued_after()),
         )).order_by(Execution.created_at).limit(limit)))
     for execution_id in ids:
         send(sessions, queue, execution_id)

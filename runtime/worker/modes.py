@@ -27,7 +27,10 @@ from ..secrets import load_database_url
 from ..workflows import engine
 
 log = logging.getLogger("flowbuilder.worker")
-EXTEND_EVERY = 20  # seconds between visibility extensions
+
+def visibility() -> int:
+    """How long a received message stays hidden; extended every third of it while the execution runs."""
+    return max(3, int(os.environ.get("FLOWBUILDER_VISIBILITY_SECONDS", "60")))
 
 
 def _owner() -> str:
@@ -71,10 +74,12 @@ def once(settings: Settings) -> int:
 def _handle(factory: object, queue: Queue, message: Message, settings: Settings, stop: threading.Event) -> str:
     extend_stop = threading.Event()
 
+    hidden = visibility()
+
     def extend() -> None:
-        while not extend_stop.wait(EXTEND_EVERY):
+        while not extend_stop.wait(hidden / 3):
             try:
-                queue.extend(message, max(EXTEND_EVERY * 3, 60))
+                queue.extend(message, hidden)
             except Exception:  # the next attempt will tell; the lease protects the execution meanwhile
                 log.warning("could not extend visibility of %s", message.body)
 
@@ -109,7 +114,8 @@ def poll(settings: Settings) -> int:
             if free <= 0:
                 stop.wait(0.2)
                 continue
-            for message in queue.receive(free, wait=int(os.environ.get("FLOWBUILDER_POLL_WAIT", "20"))):
+            wait = int(os.environ.get("FLOWBUILDER_POLL_WAIT", "20"))
+            for message in queue.receive(free, wait=wait, visibility=visibility()):
                 running.add(pool.submit(_handle, factory, queue, message, settings, stop))
         log.info("stopping: %d execution(s) finishing their current step", len(running))
     return 0

@@ -122,3 +122,16 @@ def test_metadata_endpoint_step_fails_the_execution(database_url: str) -> None:
     assert engine.run(factory, execution_id, "w1", engine.Limits()) == "failed"  # type: ignore[arg-type]
     with factory() as session:  # type: ignore[attr-defined]
         assert "link-local" in (session.get(Execution, execution_id).error or "")
+
+
+def test_head_revision_constant_matches_alembic(database_url: str) -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from flowbuilder.runtime.db import session as db
+
+    config = Config()
+    config.set_main_option("script_location", "flowbuilder.runtime.db:migrations")
+    assert ScriptDirectory.from_config(config).get_current_head() == db.HEAD_REVISION
+    migrate(database_url)
+    assert db.current_revision(database_url) == db.HEAD_REVISION

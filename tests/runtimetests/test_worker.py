@@ -152,3 +152,10 @@ def test_contract_between_compiler_and_runtime() -> None:
         assert callable(getattr(importlib.import_module(module), function))
     assert contract.SCHEDULE_EVENT == "schedule" and contract.SWEEP_EVENT == "sweep"
     assert scheduler.handle.__module__ == "flowbuilder.runtime.scheduler"
+
+
+def test_scheduler_handler_imports_no_web_framework() -> None:
+    code = ("import sys, flowbuilder.runtime.scheduler\n"
+            "print(','.join(m for m in sys.modules if m.split('.')[0] in ('fastapi','starlette','uvicorn','mangum')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert proc.stdout.strip() == ""
