@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from flowbuilder.runtime.db.models import Base  # type: ignore[import-not-found, unused-ignore]
+from flowbuilder.runtime.db.models import Base
 
 config = context.config
 connection = config.attributes.get("connection")
