@@ -15,7 +15,7 @@ compiler sets; a contract test checks both sides).
 | FLOWBUILDER_WORKER_CONCURRENCY | executions at once per process (poll) | 1 |
 | FLOWBUILDER_EXECUTION_ID | once mode: the execution to run (the message body) | - |
 | FLOWBUILDER_LEASE_SECONDS | how long a claim on an execution lasts without renewal | 60 |
-| FLOWBUILDER_API_KEYS | comma-separated bearer keys (or FLOWBUILDER_SECRET_API_KEYS, a reference) | - |
+| FLOWBUILDER_API_KEYS, else API_KEYS | comma-separated bearer keys (API_KEYS: the spec's runtime secret) | - |
 | FLOWBUILDER_HTTP_ALLOWLIST | comma-separated CIDRs HTTP steps may reach despite the SSRF guard | - |
 | FLOWBUILDER_BASE_PATH | path prefix the load balancer routes to the API | "" |
 | FLOWBUILDER_SWEEP_QUEUED_AFTER | seconds after which the sweeper re-sends an unclaimed queued execution | 900 |
@@ -75,7 +75,8 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ
-        keys = tuple(k.strip() for k in env.get("FLOWBUILDER_API_KEYS", "").split(",") if k.strip())
+        raw_keys = env.get("FLOWBUILDER_API_KEYS") or env.get("API_KEYS", "")
+        keys = tuple(k.strip() for k in raw_keys.split(",") if k.strip())
         allow = tuple(ipaddress.ip_network(c.strip(), strict=False)
                       for c in env.get("FLOWBUILDER_HTTP_ALLOWLIST", "").split(",") if c.strip())
         return cls(

@@ -159,3 +159,18 @@ def test_scheduler_handler_imports_no_web_framework() -> None:
             "print(','.join(m for m in sys.modules if m.split('.')[0] in ('fastapi','starlette','uvicorn','mangum')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert proc.stdout.strip() == ""
+
+
+def test_api_keys_come_from_the_specs_runtime_secret(monkeypatch: Any) -> None:
+    """flowbuilder.yaml's runtime.secrets.API_KEYS reaches the container as API_KEYS (FLOWBUILDER_ is the
+    compiler's), so that is where the API looks when FLOWBUILDER_API_KEYS is not set."""
+    from conftest import REPO
+    from flowbuilder.compiler.validate import validate_file
+
+    app = validate_file(REPO / "flowbuilder.yaml").app
+    assert app is not None and "API_KEYS" in app.spec.runtime.secrets
+    monkeypatch.delenv("FLOWBUILDER_API_KEYS", raising=False)
+    monkeypatch.setenv("API_KEYS", "k1, k2")
+    assert Settings.from_env().api_keys == ("k1", "k2")
+    monkeypatch.setenv("FLOWBUILDER_API_KEYS", "local")
+    assert Settings.from_env().api_keys == ("local",)
