@@ -39,7 +39,7 @@ def _env(url: str, sqs_queue: dict[str, str], **extra: str) -> dict[str, str]:
     env.update({k: v for k, v in sqs_queue.items() if k.startswith("AWS_")})
     env.update({"FLOWBUILDER_DATABASE_URL": url, "FLOWBUILDER_QUEUE_URL": sqs_queue["queue_url"],
                 "FLOWBUILDER_HTTP_ALLOWLIST": "127.0.0.1/32", "FLOWBUILDER_POLL_WAIT": "1",
-                "FLOWBUILDER_LEASE_SECONDS": "10", **extra})
+                "FLOWBUILDER_LEASE_SECONDS": "10", "FLOWBUILDER_VISIBILITY_SECONDS": "3", **extra})
     return env
 
 
