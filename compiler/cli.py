@@ -206,8 +206,9 @@ def _target(spec_file: str, profile: str, environment: str, stack_name: str | No
     return Target(compiled, stack_name or compiled.plan.stack_name)
 
 
-def _deploying(action: Callable[[], int]) -> None:
-    """Run a deploy verb: located spec errors print as in validate; AWS problems are one line."""
+def _deploying(action: Callable[[], int], *, error_code: int = EXIT_INVALID) -> None:
+    """Run a deploy verb: located spec errors print as in validate; AWS problems are one line, exit
+    `error_code` (diff uses 2, so that 1 keeps meaning "differences", as kubectl diff)."""
     from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError
 
@@ -218,20 +219,20 @@ def _deploying(action: Callable[[], int]) -> None:
     try:
         code = action()
     except Invalid as exc:
-        click.echo(format_text(exc.diagnostics))
-        sys.exit(EXIT_INVALID)
+        click.echo(format_text(exc.diagnostics), err=error_code != EXIT_INVALID)
+        sys.exit(error_code)
     except (DeployError, LimitError) as exc:
-        _fail(str(exc), EXIT_INVALID)
+        _fail(str(exc), error_code)
         return
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        _fail(f"AWS: {error.get('Code')}: {error.get('Message')}", EXIT_INVALID)
+        _fail(f"AWS: {error.get('Code')}: {error.get('Message')}", error_code)
         return
     except ResponseParserError as exc:  # the endpoint answered with something that is not AWS's format
-        _fail(f"AWS endpoint error: {str(exc).splitlines()[0]}", EXIT_INVALID)
+        _fail(f"AWS endpoint error: {str(exc).splitlines()[0]}", error_code)
         return
     except (BotoCoreError, OSError, ValueError) as exc:
-        _fail(str(exc))
+        _fail(str(exc).splitlines()[0], max(error_code, EXIT_USAGE))
         return
     sys.exit(code)
 
@@ -269,31 +270,7 @@ def diff(spec_file: str, profile: str, environment: str, stack_name: str | None,
         click.echo(render_json(result) if fmt == "json" else render_text(result, use_colour()))
         return 0 if result.empty else 1
 
-    _deploying_diff(action)
-
-
-def _deploying_diff(action: Callable[[], int]) -> None:
-    """diff's exit codes: anything that is not a comparison result is 2 or more."""
-    from botocore.exceptions import BotoCoreError, ClientError
-    from botocore.parsers import ResponseParserError
-
-    from .deploy.aws import DeployError
-    from .diagnostics import Invalid, format_text
-    from .emit import LimitError
-
-    try:
-        code = action()
-    except Invalid as exc:
-        click.echo(format_text(exc.diagnostics), err=True)
-        sys.exit(EXIT_USAGE)
-    except (DeployError, LimitError, BotoCoreError, ResponseParserError, OSError, ValueError) as exc:
-        _fail(str(exc).splitlines()[0])
-        return
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        _fail(f"AWS: {error.get('Code')}: {error.get('Message')}")
-        return
-    sys.exit(code)
+    _deploying(action, error_code=EXIT_USAGE)
 
 
 @cli.command()
@@ -317,11 +294,20 @@ def apply(spec_file: str, profile: str, environment: str, stack_name: str | None
     _deploying(action)
 
 
+def _stack_options(fn: Any) -> Any:
+    """-f, --env and --stack-name: which stack a verb acts on."""
+    for option in reversed([
+        click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
+                     type=click.Path(dir_okay=False), help="The spec (for the app name and region)."),
+        click.option("--env", "environment", default="dev", show_default=True, metavar="NAME"),
+        click.option("--stack-name", help="The stack (default <app>-<env>)."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
 @cli.command()
-@click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
-              type=click.Path(dir_okay=False))
-@click.option("--env", "environment", default="dev", show_default=True, metavar="NAME")
-@click.option("--stack-name", help="Stack to delete (default <app>-<env>).")
+@_stack_options
 @click.option("--yes", "-y", "assume_yes", is_flag=True, help="Do not ask (CI).")
 @click.option("--confirm-stack", metavar="NAME", help="prod without a terminal: the stack's name, typed.")
 def destroy(spec_file: str, environment: str, stack_name: str | None, assume_yes: bool,
@@ -341,10 +327,7 @@ def destroy(spec_file: str, environment: str, stack_name: str | None, assume_yes
 
 
 @cli.command()
-@click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
-              type=click.Path(dir_okay=False))
-@click.option("--env", "environment", default="dev", show_default=True, metavar="NAME")
-@click.option("--stack-name", help="Stack to show (default <app>-<env>).")
+@_stack_options
 @click.option("--drift", is_flag=True, help="Also detect drift from the template (takes a while).")
 @click.option("--events", default=10, show_default=True, help="How many recent events to show.")
 def status(spec_file: str, environment: str, stack_name: str | None, drift: bool, events: int) -> None:

@@ -133,16 +133,19 @@ def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
         return checks
 
+    def commit_or_conflict(session: Session, name: str) -> None:
+        try:
+            session.commit()
+        except IntegrityError:  # the unique name
+            session.rollback()
+            raise HTTPException(409, f"a workflow named {name!r} exists") from None
+
     @api.post("/workflows", status_code=201, response_model=WorkflowOut, tags=["workflows"],
               responses={409: {"description": "name taken"}})
     def create_workflow(body: WorkflowIn, session: DB) -> WorkflowOut:
         workflow = Workflow(name=body.name, version=1, definition=body.definition.model_dump(mode="json"))
         session.add(workflow)
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            raise HTTPException(409, f"a workflow named {body.name!r} exists") from None
+        commit_or_conflict(session, body.name)
         return _workflow(workflow)
 
     @api.get("/workflows", response_model=Page, tags=["workflows"])
@@ -169,11 +172,7 @@ def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations
         workflow = _get_workflow(session, workflow_id)
         workflow.name, workflow.definition = body.name, body.definition.model_dump(mode="json")
         workflow.version += 1
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            raise HTTPException(409, f"a workflow named {body.name!r} exists") from None
+        commit_or_conflict(session, body.name)
         return _workflow(workflow)
 
     @api.delete("/workflows/{workflow_id}", status_code=204, tags=["workflows"],
