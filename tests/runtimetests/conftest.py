@@ -20,6 +20,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from conftest import IN_CI
+from flowbuilder.runtime import executions
+from flowbuilder.runtime.db.models import Workflow
+from flowbuilder.runtime.db.session import migrate, sessions
 
 POSTGRES = os.environ.get("FLOWBUILDER_TEST_POSTGRES_URL", "")
 
@@ -50,15 +53,35 @@ def sqs_queue(moto_server: str) -> Iterator[dict[str, str]]:
     """A queue with a dead-letter queue (maxReceiveCount 3) on moto, and the env to reach it."""
     env = {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": "us-east-1"}
-    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_server, aws_access_key_id="testing",
-                       aws_secret_access_key="testing")
-    name = f"q-{uuid.uuid4().hex[:8]}"
+    queue, dlq = queue_with_dead_letters(sqs_client(moto_server), "q", visibility=5, max_receive=3)
+    yield {**env, "queue_url": queue, "dlq_url": dlq}
+
+
+def sqs_client(endpoint: str) -> Any:
+    return boto3.client("sqs", region_name="us-east-1", endpoint_url=endpoint, aws_access_key_id="testing",
+                        aws_secret_access_key="testing")
+
+
+def queue_with_dead_letters(sqs: Any, prefix: str, *, visibility: int, max_receive: int) -> tuple[str, str]:
+    """(queue URL, dead-letter queue URL): a uniquely named queue redriving after max_receive receives."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     queue = sqs.create_queue(QueueName=name, Attributes={
-        "VisibilityTimeout": "5",
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})})["QueueUrl"]
-    yield {**env, "queue_url": queue, "dlq_url": dlq}
+        "VisibilityTimeout": str(visibility),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)})})["QueueUrl"]
+    return queue, dlq
+
+
+def seed(url: str, definition: dict[str, Any], count: int, name: str = "wf") -> tuple[Any, list[str]]:
+    """Migrate the database, store one workflow and record `count` executions of it (not sent)."""
+    migrate(url)
+    factory = sessions(url)
+    with factory.begin() as session:
+        workflow = Workflow(name=name, version=1, definition=definition)
+        session.add(workflow)
+    ids = [executions.create(factory, workflow, {"n": i}, None)[0].id for i in range(count)]
+    return factory, ids
 
 
 @dataclass

@@ -17,22 +17,19 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import boto3
 import pytest
 from sqlalchemy import func, select
 
 from flowbuilder.runtime import executions
-from flowbuilder.runtime.db.models import Execution, StepRun, Workflow
-from flowbuilder.runtime.db.session import migrate, sessions
+from flowbuilder.runtime.db.models import Execution, StepRun
 from flowbuilder.runtime.queue import Queue
 
-from .conftest import _postgres_url, two_steps
+from .conftest import _postgres_url, queue_with_dead_letters, seed, sqs_client, two_steps
 
 EXECUTIONS = 200
 DEADLINE = 300  # seconds; a healthy run takes well under a minute per mode
@@ -79,21 +76,10 @@ def chaos_env(moto_server: str, tmp_path: Any, request: pytest.FixtureRequest) -
     url = request.param if request.param != "postgresql" else _postgres_url()
     if url == "sqlite":
         url = f"sqlite:///{tmp_path / 'chaos.db'}"
-    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_server, aws_access_key_id="testing",
-                       aws_secret_access_key="testing")
-    name = f"chaos-{uuid.uuid4().hex[:8]}"
-    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue = sqs.create_queue(QueueName=name, Attributes={
-        "VisibilityTimeout": "3",
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})})["QueueUrl"]
+    sqs = sqs_client(moto_server)
+    queue, dlq = queue_with_dead_letters(sqs, "chaos", visibility=3, max_receive=5)
     sink = IdempotentSink()
-    migrate(url)
-    factory = sessions(url)
-    with factory.begin() as session:
-        workflow = Workflow(name="chaos", version=1, definition=two_steps(sink.url))
-        session.add(workflow)
-    ids = [executions.create(factory, workflow, {"n": i}, None)[0].id for i in range(EXECUTIONS)]
+    factory, ids = seed(url, two_steps(sink.url), EXECUTIONS, name="chaos")
     os.environ["FLOWBUILDER_SWEEP_QUEUED_AFTER"] = "45"  # the driver's sweeps, in this process
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FLOWBUILDER_"))}
     env.update({"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

@@ -17,21 +17,14 @@ from sqlalchemy import select, update
 from flowbuilder.compiler import contract
 from flowbuilder.runtime import executions, scheduler
 from flowbuilder.runtime.config import Settings
-from flowbuilder.runtime.db.models import Execution, Workflow, now
-from flowbuilder.runtime.db.session import migrate, sessions
+from flowbuilder.runtime.db.models import Execution, now
 from flowbuilder.runtime.queue import Queue
 
-from .conftest import Sink, two_steps
+from .conftest import Sink, seed, two_steps
 
 
 def _setup(url: str, sink: Sink, count: int) -> tuple[Any, list[str]]:
-    migrate(url)
-    factory = sessions(url)
-    with factory.begin() as session:
-        workflow = Workflow(name="wf", version=1, definition=two_steps(sink.url))
-        session.add(workflow)
-    ids = [executions.create(factory, workflow, {"n": i}, None)[0].id for i in range(count)]
-    return factory, ids
+    return seed(url, two_steps(sink.url), count)
 
 
 def _env(url: str, sqs_queue: dict[str, str], **extra: str) -> dict[str, str]:
