@@ -58,13 +58,19 @@ class Compiled:
         return "\n".join(lines)
 
 
-def compile_spec(spec_file: str | Path, profile_ref: str, environment: str) -> Compiled:
-    """Raises Invalid (located diagnostics), ValueError (usage: unknown profile) or LimitError."""
+def plan_spec(spec_file: str | Path, profile_ref: str, environment: str) -> Plan:
+    """load -> validate -> resolve profile -> plan. Raises Invalid (located diagnostics) or ValueError
+    (usage: unknown profile)."""
     profile = resolve(profile_ref, environment)
     result = validate_file(spec_file, environment=environment, profile=profile)
     if not result.valid or result.app is None:
         raise Invalid(result.diagnostics)
-    plan = make_plan(result.app, profile, environment)
+    return make_plan(result.app, profile, environment)
+
+
+def compile_spec(spec_file: str | Path, profile_ref: str, environment: str) -> Compiled:
+    """plan_spec, then emit. Also raises LimitError."""
+    plan = plan_spec(spec_file, profile_ref, environment)
     return Compiled(plan, emit(plan))
 
 

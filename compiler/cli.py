@@ -113,6 +113,51 @@ def build(spec_file: str, profile: str, environment: str, out_dir: str, fmt: str
 
 
 @cli.command()
+@click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
+              type=click.Path(dir_okay=False), help="The spec to run.")
+@click.option("--profile", default="standard", show_default=True, metavar="standard|ultra|PATH",
+              help="Whose worker behaviour to run: a scaled poll pool (standard) or one process per message "
+                   "(ultra).")
+@click.option("--env", "environment", default="dev", show_default=True, metavar="NAME",
+              help="Environment whose overlays apply.")
+@click.option("--database-url", metavar="URL",
+              help="A database for fbc up alone (default: SQLite in .flowbuilder/ beside the spec).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
+              help="Port of the API on 127.0.0.1 (further API services take the next ones).")
+@click.option("--smoke", is_flag=True,
+              help="Start everything, run one sample workflow through queue and worker, print it, stop.")
+def up(spec_file: str, profile: str, environment: str, database_url: str | None, port: int, smoke: bool) -> None:
+    """Run the application on this machine: queues, database, API, workers, schedules."""
+    import signal
+    import threading
+
+    from .build import plan_spec
+    from .diagnostics import Invalid, format_text
+    from .local.processes import Logs
+    from .local.up import Options, UpError
+    from .local.up import up as run_up
+
+    try:
+        plan = plan_spec(spec_file, profile, environment)
+    except Invalid as exc:
+        click.echo(format_text(exc.diagnostics))
+        _fail(f"{spec_file}: not started", EXIT_INVALID)
+        return
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    try:
+        code = run_up(plan, Options(Path(spec_file), database_url, port, smoke), Logs(), stop)
+    except UpError as exc:
+        _fail(str(exc))
+        return
+    sys.exit(code)
+
+
+@cli.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the schema to a file.")
 @click.option("--profile", "of_profile", is_flag=True, help="The schema of profile files (kind: Profile) instead.")
 @click.option("--vscode", "workspace", type=click.Path(file_okay=False), is_flag=False, flag_value=".",

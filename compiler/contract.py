@@ -48,3 +48,7 @@ LAMBDA_HANDLERS = {
 # Events the scheduler handler receives from EventBridge Scheduler.
 SCHEDULE_EVENT = "schedule"
 SWEEP_EVENT = "sweep"
+SWEEP_MINUTES = 5  # how often the sweeper runs
+
+# Worker mode per profile dispatch: a long-polling service, or one task per message started by a Pipe.
+WORKER_MODES = {"autoscaled-service": "poll", "pipe": "once"}

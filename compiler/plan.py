@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from . import contract
 from .checks.naming import queue_name
 from .naming import pascal
 from .profiles import ProfileSpec, ResolvedProfile
@@ -76,6 +77,11 @@ class SchedulePlan:
     enabled: bool
     description: str
 
+    def event(self, scheduled_time: str = "<aws.scheduler.scheduled-time>") -> dict[str, Any]:
+        """What the scheduler handler receives (EventBridge Scheduler fills in the placeholder on AWS)."""
+        return {"type": contract.SCHEDULE_EVENT, "schedule": self.name, "workflow": self.workflow,
+                "input": json.loads(self.input_json), "scheduledTime": scheduled_time}
+
 
 @dataclass(frozen=True)
 class DatabasePlan:
@@ -114,6 +120,17 @@ class Plan:
     @property
     def workers(self) -> tuple[ServicePlan, ...]:
         return tuple(s for s in self.services if s.kind == "worker")
+
+    @property
+    def worker_mode(self) -> str:
+        """poll (a long-polling service) or once (one task per message)."""
+        return contract.WORKER_MODES[self.policy.workers.dispatch]
+
+    def api_base_path(self, service: ServicePlan) -> str:
+        """The path prefix the API serves under: the load balancer's path rule; a function URL has none."""
+        if service.role != "api" or service.path == "/" or self.policy.web.serving == "function-url":
+            return ""
+        return service.path
 
 
 def _expression(cron: str | None, rate: str | None) -> str:

@@ -18,6 +18,7 @@ compiler sets; a contract test checks both sides).
 | FLOWBUILDER_API_KEYS, else API_KEYS | comma-separated bearer keys (API_KEYS: the spec's runtime secret) | - |
 | FLOWBUILDER_HTTP_ALLOWLIST | comma-separated CIDRs HTTP steps may reach despite the SSRF guard | - |
 | FLOWBUILDER_BASE_PATH | path prefix the load balancer routes to the API | "" |
+| FLOWBUILDER_HOST / PORT | the API's listening address (`fbc up`: 127.0.0.1) | 0.0.0.0 / 8000 |
 | FLOWBUILDER_SWEEP_QUEUED_AFTER | seconds after which the sweeper re-sends an unclaimed queued execution | 900 |
 | FLOWBUILDER_POLL_WAIT | poll mode: SQS long-poll wait in seconds | 20 |
 | FLOWBUILDER_VISIBILITY_SECONDS | poll mode: a received message's visibility, extended every third of it | 60 |

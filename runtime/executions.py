@@ -72,3 +72,19 @@ def sweep(sessions: sessionmaker[Session], queue: Queue, limit: int = 500) -> li
     for execution_id in ids:
         send(sessions, queue, execution_id)
     return ids
+
+
+def recover(sessions: sessionmaker[Session], queue: Queue) -> list[str]:
+    """Send every unfinished execution again, releasing leases first. Only for a queue that has just been
+    created empty while no worker runs against this database (`fbc up` at start: its local queue does not
+    outlive it); elsewhere the sweeper's rules apply."""
+    with sessions.begin() as session:
+        session.execute(update(Execution).where(Execution.state == RUNNING)
+                        .values(state=QUEUED, lease_owner=None, lease_expires_at=None, updated_at=now())
+                        .execution_options(synchronize_session=False))
+    with sessions() as session:
+        ids = list(session.scalars(select(Execution.id).where(Execution.state == QUEUED)
+                                   .order_by(Execution.created_at)))
+    for execution_id in ids:
+        send(sessions, queue, execution_id)
+    return ids

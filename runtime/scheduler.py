@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from typing import Any
 
 from sqlalchemy import select
@@ -50,3 +51,20 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     result = handle(event, settings)
     log.info("%s", json.dumps({"event": event.get("type"), **result}))
     return result
+
+
+def main() -> int:
+    """`python -m flowbuilder.runtime.scheduler < event.json`: one invocation, as Lambda would make it
+    (`fbc up` fires schedules this way)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    event = json.loads(sys.stdin.read())
+    try:
+        handler(event)
+    except (LookupError, ValueError) as exc:  # Lambda would record the failure; one line says it here
+        log.error("%s: %s", event.get("type"), exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,12 +10,12 @@ from typing import Any
 from troposphere import GetAtt, Ref, awslambda, ec2, scheduler, sqs
 
 from .. import contract
-from ..plan import SchedulePlan, ServicePlan
+from ..plan import ServicePlan
 from .functions import _read_secrets, function
 from .monitoring import alarm
 from .stack import Stack, role, statement
 
-SWEEP_RATE = "rate(5 minutes)"
+SWEEP_RATE = f"rate({contract.SWEEP_MINUTES} minutes)"
 TIMEOUT = 300  # seconds: a sweep may re-enqueue many executions
 MEMORY = 512
 
@@ -26,11 +26,6 @@ def _target(stack: Stack, fn: Any, invoker: Any, dead_letter: Any, payload: dict
         Arn=GetAtt(fn, "Arn"), RoleArn=GetAtt(invoker, "Arn"), Input=json.dumps(payload, sort_keys=True),
         RetryPolicy=scheduler.RetryPolicy(MaximumRetryAttempts=max_attempts, MaximumEventAgeInSeconds=max_age),
         DeadLetterConfig=scheduler.DeadLetterConfig(Arn=GetAtt(dead_letter, "Arn")))
-
-
-def _schedule_payload(schedule: SchedulePlan) -> dict[str, Any]:
-    return {"type": contract.SCHEDULE_EVENT, "schedule": schedule.name, "workflow": schedule.workflow,
-            "input": json.loads(schedule.input_json), "scheduledTime": "<aws.scheduler.scheduled-time>"}
 
 
 def emit(stack: Stack) -> None:
@@ -87,7 +82,7 @@ def emit(stack: Stack) -> None:
             f"{schedule.id}Schedule", Description=schedule.description or f"Starts workflow {schedule.workflow}",
             ScheduleExpression=schedule.expression, ScheduleExpressionTimezone=schedule.timezone,
             FlexibleTimeWindow=window, State="ENABLED" if schedule.enabled else "DISABLED",
-            Target=_target(stack, fn, invoker, dead_letter, _schedule_payload(schedule),
+            Target=_target(stack, fn, invoker, dead_letter, schedule.event(),
                            schedule.max_attempts, schedule.max_age)))
     stack.add(scheduler.Schedule(
         "SweeperSchedule", Description="Re-enqueues executions whose lease expired or that were never sent",

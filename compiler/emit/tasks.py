@@ -78,11 +78,10 @@ def role_environment(stack: Stack, service: ServicePlan, *, on_lambda: bool) -> 
         env.append((contract.ROLE, service.role))
     if queue_name is not None and (service.role is not None or service.kind == "worker"):
         env.append((contract.QUEUE_URL, Ref(stack.queues[queue_name].queue)))
-    if service.role == "api" and service.path != "/" and not on_lambda:
-        env.append((contract.BASE_PATH, service.path))
+    if plan.api_base_path(service):
+        env.append((contract.BASE_PATH, plan.api_base_path(service)))
     if service.kind == "worker":
-        mode = "poll" if plan.policy.workers.dispatch == "autoscaled-service" else "once"
-        env += [(contract.WORKER_MODE, mode), (contract.WORKER_TIMEOUT, str(service.timeout)),
+        env += [(contract.WORKER_MODE, plan.worker_mode), (contract.WORKER_TIMEOUT, str(service.timeout)),
                 (contract.WORKER_CONCURRENCY, str(service.concurrency))]
     if service.role is not None:
         assert stack.database is not None

@@ -10,7 +10,6 @@ point, one generator per dispatch mode).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 from troposphere import GetAtt, Ref, cloudwatch, pipes
@@ -18,26 +17,9 @@ from troposphere import applicationautoscaling as aas
 
 from .. import contract
 from ..plan import ServicePlan
+from ..scaling import EMPTY_PERIODS, backlog_steps
 from .stack import Stack, role, statement
 from .tasks import ecs_service, scalable_target, security_groups, tracking_policies
-
-BACKLOG_PER_SLOT = 10  # queued messages one concurrent execution slot is expected to absorb
-EMPTY_PERIODS = 5  # consecutive empty minutes before scaling to zero
-
-
-def backlog_steps(worker: ServicePlan) -> list[tuple[int, int | None, int]]:
-    """(lower, upper, exact capacity) steps over the number of visible messages; the first sets
-    max(1, min), the last max."""
-    floor = max(1, worker.scaling_min)
-    capacities = sorted({floor, *(max(floor, math.ceil(worker.scaling_max * f)) for f in (0.25, 0.5, 1.0))})
-    per_task = BACKLOG_PER_SLOT * worker.concurrency
-    steps: list[tuple[int, int | None, int]] = []
-    lower = 0
-    for i, capacity in enumerate(capacities):
-        upper = capacity * per_task if i < len(capacities) - 1 else None
-        steps.append((lower, upper, capacity))
-        lower = upper or lower
-    return steps
 
 
 def _queue_metric(stack: Stack, worker: ServicePlan, metric: str, ident: str) -> cloudwatch.MetricDataQuery:

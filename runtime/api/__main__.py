@@ -13,8 +13,9 @@ from .app import create_app
 
 def main() -> None:
     load_database_url()
-    # 0.0.0.0: in a container the load balancer reaches the task on its own interface
-    uvicorn.run(create_app(Settings.from_env()), host="0.0.0.0", port=int(os.environ.get("PORT", "8000")),
+    # 0.0.0.0 by default: in a container the load balancer reaches the task on its own interface
+    host = os.environ.get("FLOWBUILDER_HOST", "0.0.0.0")
+    uvicorn.run(create_app(Settings.from_env()), host=host, port=int(os.environ.get("PORT", "8000")),
                 proxy_headers=True, forwarded_allow_ips="*", log_level="info")
 
 
