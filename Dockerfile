@@ -9,13 +9,13 @@ COPY compiler compiler
 COPY runtime runtime
 COPY schema schema
 COPY profiles profiles
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[runtime]" awslambdaric
+RUN pip wheel --no-cache-dir --wheel-dir /wheels "." awslambdaric
 
 FROM public.ecr.aws/docker/library/python:3.12-slim
 RUN useradd --system --uid 10001 --home /app flowbuilder
 WORKDIR /app
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links /wheels "flowbuilder[runtime]" awslambdaric && rm -rf /wheels
+RUN pip install --no-cache-dir --no-index --find-links /wheels flowbuilder awslambdaric && rm -rf /wheels
 USER 10001
 ENV PYTHONUNBUFFERED=1 PORT=8000
 EXPOSE 8000

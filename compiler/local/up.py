@@ -174,8 +174,10 @@ class Up:
         for api in self.apis:
             check_port(api.port)
         with state_directory(self.options) as state:
+            from flowbuilder.runtime.config import database_url as normalized
+
             default = state / f"{self.plan.app}-{self.plan.environment}.sqlite3"
-            database_url = self.options.database_url or f"sqlite:///{default}"
+            database_url = normalized({"FLOWBUILDER_DATABASE_URL": self.options.database_url or f"sqlite:///{default}"})
             key = api_key(state)
             try:
                 return self._run(database_url, key)

@@ -1,0 +1,307 @@
+"""`fbc up` as a user runs it: a subprocess, driven over HTTP, stopped with SIGTERM, started again."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import REPO, free_port
+from flowbuilder.compiler.build import plan_spec
+from flowbuilder.compiler.local.workers import EMPTY_SECONDS, PollPool
+
+SPEC = """\
+apiVersion: flowbuilder.dev/v1alpha1
+kind: App
+metadata: {name: uptest}
+spec:
+  region: eu-west-1
+  runtime: {image: 210987654321.dkr.ecr.eu-west-1.amazonaws.com/uptest-runtime:1.0.0}
+  queues:
+    jobs: {visibilityTimeout: 2m, deadLetter: {maxReceiveCount: 3}}
+  services:
+    api: {type: web, runtime: api, port: 8000, public: true, path: /api, healthCheck: /api/healthz}
+    worker: {type: worker, runtime: worker, queue: jobs, timeout: 1m, concurrency: 2, scaling: {max: 3}}
+    web: {type: web, image: 210987654321.dkr.ecr.eu-west-1.amazonaws.com/uptest-web:1.0.0, port: 3000}
+  schedules:
+    tick: {cron: "* * * * ? *", timezone: Europe/Berlin, workflow: tick, input: {source: schedule}}
+"""
+
+
+class Sink:
+    """The far end of HTTP steps: records each request's Idempotency-Key; `delay` seconds per answer."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.keys: list[str] = []
+        self.delay = delay
+        self.started = threading.Event()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                sink.keys.append(self.headers["Idempotency-Key"])
+                sink.started.set()
+                time.sleep(sink.delay)
+                reply = json.dumps({"got": json.loads(body or b"null")}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/step"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Up:
+    """A running `fbc up`: its output collected line by line, its API at `url`."""
+
+    def __init__(self, cwd: Path, *args: str, port: int | None = None) -> None:
+        self.port = port or free_port()
+        env = {**os.environ, "FLOWBUILDER_HTTP_ALLOWLIST": "127.0.0.1/32", "NO_COLOR": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from flowbuilder.compiler.cli import main; main()", "up", "--port",
+             str(self.port), *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if found := re.search(pattern, line):
+                    return found
+            if self.process.poll() is not None:
+                time.sleep(0.2)  # let the reader drain
+                found = re.search(pattern, self.output)
+                if found:
+                    return found
+                raise AssertionError(f"fbc up exited {self.process.returncode} before {pattern!r}:\n{self.output}")
+            time.sleep(0.1)
+        raise AssertionError(f"no {pattern!r} within {timeout} s:\n{self.output}")
+
+    def stop(self, timeout: float = 60) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise AssertionError(f"fbc up did not stop within {timeout} s:\n{self.output}") from None
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    (tmp_path / "flowbuilder.yaml").write_text(SPEC)
+    return tmp_path
+
+
+@pytest.fixture
+def started(app_dir: Path) -> Iterator[Callable[..., Up]]:
+    running: list[Up] = []
+
+    def start(*args: str) -> Up:
+        up = Up(app_dir, *args)
+        running.append(up)
+        up.wait_for(r"Ctrl-C stops everything")
+        return up
+
+    yield start
+    for up in running:
+        if up.process.poll() is None:
+            up.process.kill()
+
+
+def client(app_dir: Path, up: Up, base: str) -> httpx.Client:
+    key = (app_dir / ".flowbuilder" / "api-key").read_text().strip()
+    return httpx.Client(base_url=f"http://127.0.0.1:{up.port}{base}", headers={"Authorization": f"Bearer {key}"},
+                        timeout=30)
+
+
+def create(api: httpx.Client, name: str, steps: list[dict[str, Any]]) -> str:
+    response = api.post("/workflows", json={"name": name, "definition": {"steps": steps}})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def execute(api: httpx.Client, workflow_id: str, data: dict[str, Any]) -> str:
+    response = api.post(f"/workflows/{workflow_id}/executions", json={"input": data})
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def until(api: httpx.Client, execution_id: str, states: tuple[str, ...], timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        execution: dict[str, Any] = api.get(f"/executions/{execution_id}").json()
+        if execution["state"] in states:
+            return execution
+        assert time.monotonic() < deadline, f"execution still {execution['state']}"
+        time.sleep(0.2)
+
+
+def http_then_transform(url: str) -> list[dict[str, Any]]:
+    return [{"type": "http", "name": "call", "url": url, "body": {"n": "{{ input.n }}"}},
+            {"type": "transform", "name": "result", "expression": "{n: steps.call.got.n}"}]
+
+
+@pytest.mark.parametrize(("profile", "base"), [("standard", "/api"), ("ultra", "")])
+def test_up_runs_executions_through_the_profiles_workers(app_dir: Path, started: Callable[..., Up], profile: str,
+                                                         base: str) -> None:
+    sink = Sink()
+    try:
+        up = started("--profile", profile)
+        assert "web: not run locally (its own image" in up.output
+        with client(app_dir, up, base) as api:
+            assert api.get("/workflows").status_code == 200
+            assert api.get("/workflows", headers={"Authorization": "Bearer wrong"}).status_code == 401
+            workflow = create(api, "calls", http_then_transform(sink.url))
+            ids = [execute(api, workflow, {"n": n}) for n in range(5)]
+            for n, execution_id in enumerate(ids):
+                execution = until(api, execution_id, ("succeeded", "failed"))
+                assert execution["state"] == "succeeded", execution
+                assert execution["output"] == {"n": n}
+        assert sorted(sink.keys) == sorted(f"{i}:call" for i in ids)  # each step's request once
+        if profile == "standard":  # a pool that started at zero and grew on the backlog
+            up.wait_for(r"worker\s+\| scaling 0 -> [1-3] \(\d+ visible")
+            assert "FLOWBUILDER_WORKER_MODE" not in up.output
+            assert len(set(re.findall(r"^(worker#\d+)\s", up.output, re.M))) <= 3
+        else:  # one process per message, each exiting after its execution
+            processes = set(re.findall(r"^(worker#\d+)\s+\| .*execution \S+: succeeded", up.output, re.M))
+            assert len(processes) == 5
+        assert up.stop() == 0
+        assert up.output.rstrip().endswith("stopped")
+    finally:
+        sink.close()
+
+
+def test_a_schedule_fires_on_its_cron(app_dir: Path, started: Callable[..., Up]) -> None:
+    up = started("--profile", "standard")
+    with client(app_dir, up, "/api") as api:
+        workflow = create(api, "tick", [{"type": "transform", "name": "echo", "expression": "input"}])
+        deadline = time.monotonic() + 90  # the cron fires on the next minute
+        while True:
+            found = api.get("/executions", params={"workflow_id": workflow, "state": "succeeded"}).json()
+            if found["total"]:
+                break
+            assert time.monotonic() < deadline, up.output
+            time.sleep(1)
+        assert found["items"][0]["output"] == {"source": "schedule"}
+    assert re.search(r"^scheduler\s+\| .*flowbuilder.scheduler .*\"event\": \"schedule\"", up.output, re.M), up.output
+    assert up.stop() == 0
+
+
+@pytest.mark.parametrize("profile", ["standard", "ultra"])
+def test_sigterm_mid_execution_then_restart_completes_it(app_dir: Path, started: Callable[..., Up],
+                                                        profile: str) -> None:
+    sink = Sink(delay=3)
+    try:
+        up = started("--profile", profile)
+        with client(app_dir, up, "/api" if profile == "standard" else "") as api:
+            workflow = create(api, "slow", [*http_then_transform(sink.url),
+                                            {"type": "http", "name": "again", "url": sink.url, "body": {"n": 2}}])
+            execution_id = execute(api, workflow, {"n": 1})
+            assert sink.started.wait(60), up.output
+            assert up.stop() == 0  # the running step finishes, the execution is released
+            sink.delay = 0
+        up = started("--profile", profile)
+        assert "1 unfinished execution(s) sent again" in up.output
+        with client(app_dir, up, "/api" if profile == "standard" else "") as api:
+            execution = until(api, execution_id, ("succeeded", "failed"))
+        assert execution["state"] == "succeeded", execution
+        assert [s["step"] for s in execution["steps"]] == ["call", "result", "again"]
+        # the step that was running at SIGTERM finished then and was not repeated after the restart
+        assert sink.keys == [f"{execution_id}:call", f"{execution_id}:again"]
+        assert up.stop() == 0
+    finally:
+        sink.close()
+
+
+@pytest.mark.parametrize("profile", ["standard", "ultra"])
+def test_smoke_on_the_repository_spec(profile: str) -> None:
+    done = subprocess.run([sys.executable, "-c", "from flowbuilder.compiler.cli import main; main()", "up",
+                           "--smoke", "--profile", profile, "--port", str(free_port())],
+                          cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "smoke: passed" in done.stdout
+    assert "output {'message': 'hello from fbc up'}" in done.stdout
+    assert re.search(r"database: sqlite:///\S*/fbc-smoke-\w+/flow-builder-dev.sqlite3 migrated", done.stdout)
+
+
+def test_a_second_fbc_up_in_the_same_directory_is_refused(app_dir: Path, started: Callable[..., Up]) -> None:
+    up = started()
+    second = Up(app_dir)
+    assert second.process.wait(60) == 2
+    assert re.search(r"^fbc: fbc up is already running for .*\.flowbuilder \(stop it first\)$", second.output, re.M)
+    assert up.stop() == 0
+
+
+def test_a_busy_port_is_one_line(app_dir: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        up = Up(app_dir, port=taken.getsockname()[1])
+        assert up.process.wait(60) == 2
+    time.sleep(0.2)
+    assert up.lines == [f"fbc: port {up.port} on 127.0.0.1 is in use: pass --port"]
+
+
+def test_an_unreachable_database_is_one_line(app_dir: Path) -> None:
+    up = Up(app_dir, "--database-url", f"postgresql://someone:hunter2@127.0.0.1:{free_port()}/nothing")
+    assert up.process.wait(60) == 2
+    time.sleep(0.2)
+    errors = [line for line in up.lines if line.startswith("fbc: ")]
+    assert len(errors) == 1 and "database postgresql+psycopg://someone:***@127.0.0.1" in errors[0], up.output
+    assert "hunter2" not in up.output and "Traceback" not in up.output
+
+
+def test_an_invalid_spec_is_located(app_dir: Path) -> None:
+    (app_dir / "flowbuilder.yaml").write_text(SPEC.replace("queue: jobs", "queue: job"))
+    up = Up(app_dir)
+    assert up.process.wait(60) == 1
+    time.sleep(0.2)
+    assert re.search(r"flowbuilder.yaml:\d+:\d+: spec.services.worker.queue: ", up.output), up.output
+
+
+def test_the_pool_follows_the_alarm_rules() -> None:
+    plan = plan_spec(REPO / "tests" / "specs" / "full.yaml", "standard", "prod")
+    worker = next(w for w in plan.workers if w.scaling_max >= 4)
+    pool = PollPool(worker, "", None, None, None)  # type: ignore[arg-type]
+    assert pool.desired == worker.scaling_min
+    assert pool.decide(1, 0, 0.0) == max(1, worker.scaling_min)  # the first step
+    assert pool.decide(10_000, 0, 1.0) == worker.scaling_max  # the last step
+    pool.desired = 3
+    assert pool.decide(0, 4, 2.0) == 3  # in flight: neither alarm acts
+    assert pool.decide(0, 0, 3.0) == 3  # empty, but not for long enough
+    assert pool.decide(0, 0, 3.0 + EMPTY_SECONDS) == worker.scaling_min

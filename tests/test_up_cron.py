@@ -1,0 +1,80 @@
+"""When schedules fire locally: AWS cron rules and EventBridge Scheduler's daylight-saving behaviour, on
+hand-checked dates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from flowbuilder.compiler.checks.schedules import CronError
+from flowbuilder.compiler.local.cron import Cron, Timetable, rate_seconds
+
+BERLIN = ZoneInfo("Europe/Berlin")
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def at(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("expression", "zone", "after", "expected"), [
+    # 03:00 Berlin in winter is 02:00 UTC
+    ("cron(0 3 * * ? *)", BERLIN, at(2026, 11, 28, 10), at(2026, 11, 29, 2)),
+    # strictly after: a firing at exactly `after` is not the next one
+    ("cron(0 2 * * ? *)", UTC_ZONE, at(2026, 11, 28, 2), at(2026, 11, 29, 2)),
+    # spring forward (28 March 2027, 02:00 -> 03:00 in Berlin): 02:30 does not exist that day and is skipped
+    ("cron(30 2 * * ? *)", BERLIN, at(2027, 3, 27, 12), at(2027, 3, 29, 0, 30)),
+    # fall back (31 October 2027, 03:00 -> 02:00): 02:30 happens twice and fires once, the first time
+    ("cron(30 2 * * ? *)", BERLIN, at(2027, 10, 30, 12), at(2027, 10, 31, 0, 30)),
+    ("cron(30 2 * * ? *)", BERLIN, at(2027, 10, 31, 0, 30), at(2027, 11, 1, 1, 30)),
+    # every 15 minutes on weekdays in office hours, across a weekend (28 Nov 2026 is a Saturday)
+    ("cron(0/15 9-17 ? * MON-FRI *)", UTC_ZONE, at(2026, 11, 27, 17, 50), at(2026, 11, 30, 9, 0)),
+    # last Friday of the month; the 2nd Monday; the last weekday; the weekday nearest the 1st (a Sunday)
+    ("cron(0 12 ? * 6L *)", UTC_ZONE, at(2026, 11, 1), at(2026, 11, 27, 12)),
+    ("cron(0 12 ? * MON#2 *)", UTC_ZONE, at(2026, 11, 1), at(2026, 11, 9, 12)),
+    ("cron(0 12 LW * ? *)", UTC_ZONE, at(2026, 11, 1), at(2026, 11, 30, 12)),
+    ("cron(0 12 1W * ? *)", UTC_ZONE, at(2026, 11, 1), at(2026, 11, 2, 12)),
+    # 1W on a Saturday 1st moves forward to Monday the 3rd, never back into the previous month (Aug 2026)
+    ("cron(0 12 1W * ? *)", UTC_ZONE, at(2026, 7, 31), at(2026, 8, 3, 12)),
+    # L: the last day of February in a leap year
+    ("cron(0 0 L 2 ? *)", UTC_ZONE, at(2027, 6, 1), at(2028, 2, 29)),
+    # a wrapping day range and named months
+    ("cron(0 8 ? DEC-JAN SAT-SUN *)", UTC_ZONE, at(2026, 11, 28), at(2026, 12, 5, 8)),
+    # a year restriction
+    ("cron(0 0 1 1 ? 2030)", UTC_ZONE, at(2026, 11, 28), at(2030, 1, 1)),
+])
+def test_next_cron_firing(expression: str, zone: ZoneInfo, after: datetime, expected: datetime) -> None:
+    assert Cron.parse(expression).next_after(after, zone) == expected
+
+
+def test_a_cron_that_never_fires_again_says_so() -> None:
+    assert Cron.parse("cron(0 0 29 2 ? 2030)").next_after(at(2026, 1, 1), UTC_ZONE) is None  # 2030: no leap day
+    assert Cron.parse("cron(0 0 1 1 ? 2020)").next_after(at(2026, 1, 1), UTC_ZONE) is None
+
+
+def test_every_minute_fires_on_each_minute() -> None:
+    cron = Cron.parse("* * * * ? *")
+    moment = at(2026, 11, 28, 23, 58, 30)
+    seen = []
+    for _ in range(4):
+        nxt = cron.next_after(moment, BERLIN)
+        assert nxt is not None
+        seen.append(nxt)
+        moment = nxt
+    assert seen == [at(2026, 11, 28, 23, 59), at(2026, 11, 29, 0, 0), at(2026, 11, 29, 0, 1), at(2026, 11, 29, 0, 2)]
+
+
+def test_rate_fires_at_start_then_every_interval() -> None:
+    start = at(2026, 11, 28, 10, 0, 7)
+    table = Timetable("rate(5 minutes)", UTC_ZONE, start)
+    assert table.next_after(start - timedelta(seconds=1)) == start
+    assert table.next_after(start) == start + timedelta(minutes=5)
+    assert table.next_after(start + timedelta(minutes=12)) == start + timedelta(minutes=15)
+    assert rate_seconds("rate(1 day)") == 86400 and rate_seconds("2 hours") == 7200
+
+
+def test_invalid_expressions_raise_the_validation_error() -> None:
+    with pytest.raises(CronError, match="exactly one of day-of-month and day-of-week"):
+        Cron.parse("cron(0 0 * * * *)")
