@@ -122,8 +122,8 @@ def build(spec_file: str, profile: str, environment: str, out_dir: str, fmt: str
               help="Environment whose overlays apply.")
 @click.option("--database-url", metavar="URL",
               help="A database for fbc up alone (default: SQLite in .flowbuilder/ beside the spec).")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
-              help="Port of the API on 127.0.0.1 (further API services take the next ones).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port of the API on 127.0.0.1 (further API services take the next ones; 0: any free port).")
 @click.option("--smoke", is_flag=True,
               help="Start everything, run one sample workflow through queue and worker, print it, stop.")
 def up(spec_file: str, profile: str, environment: str, database_url: str | None, port: int, smoke: bool) -> None:

@@ -96,6 +96,12 @@ def api_key(state: Path) -> str:
     return key
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def check_port(port: int) -> None:
     with socket.socket() as probe:
         try:
@@ -163,7 +169,8 @@ class Up:
         self.plan, self.options, self.logs = plan, options, logs
         self.stop = stop  # set by a signal (Ctrl-C, SIGTERM) or at the end of --smoke
         self.sqs = LocalSqs(plan.region)
-        self.apis = [Api(s, options.port + i) for i, s in enumerate(s for s in plan.web_services if s.role == "api")]
+        apis = [s for s in plan.web_services if s.role == "api"]
+        self.apis = [Api(s, options.port + i if options.port else free_port()) for i, s in enumerate(apis)]
         self.workers = [s for s in plan.workers if s.role == "worker"]
         self.threads: list[threading.Thread] = []
 
