@@ -74,6 +74,24 @@ def moto_server() -> Iterator[str]:
     proc.wait(timeout=10)
 
 
+def fresh_postgres_url() -> str:
+    """The machine's PostgreSQL (FLOWBUILDER_TEST_POSTGRES_URL, which .ci/run sets after starting it) with an
+    empty public schema; skipped outside CI when there is none."""
+    url = os.environ.get("FLOWBUILDER_TEST_POSTGRES_URL", "")
+    if not url:
+        if IN_CI:
+            raise RuntimeError("FLOWBUILDER_TEST_POSTGRES_URL is not set (.ci/run starts PostgreSQL)")
+        pytest.skip("no PostgreSQL: set FLOWBUILDER_TEST_POSTGRES_URL")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if IN_CI:
     settings.load_profile("ci")

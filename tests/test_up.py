@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import REPO, free_port
+from conftest import REPO, free_port, fresh_postgres_url
 from flowbuilder.compiler.build import plan_spec
 from flowbuilder.compiler.local.workers import EMPTY_SECONDS, PollPool
 
@@ -220,12 +220,15 @@ def test_a_schedule_fires_on_its_cron(app_dir: Path, started: Callable[..., Up])
     assert up.stop() == 0
 
 
-@pytest.mark.parametrize("profile", ["standard", "ultra"])
+@pytest.mark.parametrize(("profile", "database"), [("standard", "sqlite"), ("ultra", "postgresql")])
 def test_sigterm_mid_execution_then_restart_completes_it(app_dir: Path, started: Callable[..., Up],
-                                                        profile: str) -> None:
+                                                        profile: str, database: str) -> None:
     sink = Sink(delay=3)
+    options = ["--profile", profile]
+    if database == "postgresql":
+        options += ["--database-url", fresh_postgres_url()]
     try:
-        up = started("--profile", profile)
+        up = started(*options)
         with client(app_dir, up, "/api" if profile == "standard" else "") as api:
             workflow = create(api, "slow", [*http_then_transform(sink.url),
                                             {"type": "http", "name": "again", "url": sink.url, "body": {"n": 2}}])
@@ -233,7 +236,7 @@ def test_sigterm_mid_execution_then_restart_completes_it(app_dir: Path, started:
             assert sink.started.wait(60), up.output
             assert up.stop() == 0  # the running step finishes, the execution is released
             sink.delay = 0
-        up = started("--profile", profile)
+        up = started(*options)
         assert "1 unfinished execution(s) sent again" in up.output
         with client(app_dir, up, "/api" if profile == "standard" else "") as api:
             execution = until(api, execution_id, ("succeeded", "failed"))

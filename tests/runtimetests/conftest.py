@@ -5,7 +5,6 @@ counts Idempotency-Keys."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 import uuid
 from collections import Counter
@@ -17,35 +16,18 @@ from typing import Any
 
 import boto3
 import pytest
-from sqlalchemy import create_engine, text
 
-from conftest import IN_CI
+from conftest import fresh_postgres_url
 from flowbuilder.runtime import executions
 from flowbuilder.runtime.db.models import Workflow
 from flowbuilder.runtime.db.session import migrate, sessions
-
-POSTGRES = os.environ.get("FLOWBUILDER_TEST_POSTGRES_URL", "")
-
-
-def _postgres_url() -> str:
-    """A fresh schema-less database per test: drop and recreate the public schema."""
-    if not POSTGRES:
-        if IN_CI:
-            raise RuntimeError("FLOWBUILDER_TEST_POSTGRES_URL is not set (.ci/run starts PostgreSQL)")
-        pytest.skip("no PostgreSQL: set FLOWBUILDER_TEST_POSTGRES_URL")
-    engine = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return POSTGRES
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'flowbuilder.db'}"
-    return _postgres_url()
+    return fresh_postgres_url()
 
 
 @pytest.fixture
