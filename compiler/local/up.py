@@ -72,7 +72,7 @@ def state_directory(options: Options) -> Iterator[Path]:
             yield Path(tmp)
         return
     state = options.spec_file.resolve().parent / ".flowbuilder"
-    state.mkdir(parents=True, exist_ok=True)
+    state.mkdir(mode=0o700, parents=True, exist_ok=True)  # the database and the API key: yours alone
     with open(state / "up.lock", "a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
