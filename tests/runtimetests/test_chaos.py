@@ -25,11 +25,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from conftest import fresh_postgres_url
 from flowbuilder.runtime import executions
 from flowbuilder.runtime.db.models import Execution, StepRun
 from flowbuilder.runtime.queue import Queue
 
-from .conftest import _postgres_url, queue_with_dead_letters, seed, sqs_client, two_steps
+from .conftest import queue_with_dead_letters, seed, sqs_client, two_steps
 
 EXECUTIONS = 200
 DEADLINE = 300  # seconds; a healthy run takes well under a minute per mode
@@ -73,7 +74,7 @@ class IdempotentSink:
 
 @pytest.fixture
 def chaos_env(moto_server: str, tmp_path: Any, request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
-    url = request.param if request.param != "postgresql" else _postgres_url()
+    url = request.param if request.param != "postgresql" else fresh_postgres_url()
     if url == "sqlite":
         url = f"sqlite:///{tmp_path / 'chaos.db'}"
     sqs = sqs_client(moto_server)
