@@ -157,6 +157,110 @@ def up(spec_file: str, profile: str, environment: str, database_url: str | None,
     sys.exit(code)
 
 
+def _duration(value: str) -> float:
+    from .scalars import parse_duration
+
+    return float(parse_duration(value))
+
+
+@cli.command()
+@click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
+              type=click.Path(dir_okay=False), help="The spec to estimate.")
+@click.option("--profile", default="standard", show_default=True, metavar="standard|ultra|PATH")
+@click.option("--env", "environment", default="dev", show_default=True, metavar="NAME")
+@click.option("--compare", metavar="P1,P2", help="Estimate several profiles side by side, e.g. standard,ultra.")
+@click.option("--executions-per-month", default=10_000, show_default=True, type=click.IntRange(0))
+@click.option("--avg-duration", default="30s", show_default=True, metavar="DURATION",
+              help="How long one execution runs (30s, 5m or seconds).")
+@click.option("--requests-per-month", default=100_000, show_default=True, type=click.IntRange(0),
+              help="HTTP requests to each public web service.")
+@click.option("--spot-discount", type=click.FloatRange(0, 1, max_open=True), metavar="0..1",
+              help="Fargate Spot's discount to on-demand (default: the price file's, 0.70).")
+@click.option("--prices-region", metavar="REGION", help="Price with another region's list prices.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def cost(spec_file: str, profile: str, environment: str, compare: str | None, executions_per_month: int,
+         avg_duration: str, requests_per_month: int, spot_discount: float | None, prices_region: str | None,
+         fmt: str) -> None:
+    """Estimate what a deployment costs a month: idle and usage, at list price and after AWS's free tier."""
+    from .build import compile_spec
+    from .cost.estimate import estimate
+    from .cost.prices import Prices, Unpriced, price_book
+    from .cost.report import comparison, json_text, text
+    from .cost.usage import Usage
+    from .diagnostics import Invalid, format_text
+    from .emit import LimitError
+
+    try:
+        duration = _duration(avg_duration)
+    except ValueError as exc:
+        _fail(f"--avg-duration {avg_duration!r}: {exc}")
+        return
+    book = price_book()
+    usage = Usage(executions_per_month, duration, requests_per_month,
+                  book.fargate_spot_discount if spot_discount is None else spot_discount)
+    profiles = [p.strip() for p in compare.split(",") if p.strip()] if compare else [profile]
+    try:
+        estimates = []
+        for name in profiles:
+            compiled = compile_spec(spec_file, name, environment)
+            estimates.append(estimate(compiled, Prices(book, prices_region or compiled.plan.region), usage))
+    except Invalid as exc:
+        click.echo(format_text(exc.diagnostics))
+        _fail(f"{spec_file}: not estimated", EXIT_INVALID)
+        return
+    except (LimitError, Unpriced) as exc:
+        _fail(str(exc).strip("'\""), EXIT_INVALID if isinstance(exc, LimitError) else EXIT_USAGE)
+        return
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    if fmt == "json":
+        click.echo(json_text(estimates))
+    elif len(estimates) > 1:
+        click.echo(comparison(estimates))
+    else:
+        click.echo(text(estimates[0]))
+
+
+@cli.command()
+@click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
+              type=click.Path(dir_okay=False), help="The spec to draw.")
+@click.option("--profile", default="standard", show_default=True, metavar="standard|ultra|PATH")
+@click.option("--env", "environment", default="dev", show_default=True, metavar="NAME")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg"]), default="mermaid", show_default=True,
+              help="mermaid renders in GitHub Markdown; svg runs Graphviz's dot.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
+def graph(spec_file: str, profile: str, environment: str, fmt: str, output: str | None) -> None:
+    """Draw the compiled architecture: clients, ingress, services, queues, pipes, schedules, database."""
+    from .build import compile_spec
+    from .diagnostics import Invalid, format_text
+    from .diagram.model import build as build_diagram
+    from .diagram.render import RENDERERS, NoGraphviz
+    from .emit import LimitError
+    from .files import write_atomic
+
+    try:
+        rendered = RENDERERS[fmt](build_diagram(compile_spec(spec_file, profile, environment)))
+    except Invalid as exc:
+        click.echo(format_text(exc.diagnostics))
+        _fail(f"{spec_file}: not drawn", EXIT_INVALID)
+        return
+    except LimitError as exc:
+        _fail(str(exc), EXIT_INVALID)
+        return
+    except (OSError, ValueError, NoGraphviz) as exc:
+        _fail(str(exc))
+        return
+    if output:
+        try:
+            write_atomic(output, rendered)
+        except OSError as exc:
+            _fail(f"{output}: {exc.strerror or exc}")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(rendered, nl=False)
+
+
 @cli.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the schema to a file.")
 @click.option("--profile", "of_profile", is_flag=True, help="The schema of profile files (kind: Profile) instead.")

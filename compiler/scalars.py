@@ -26,6 +26,15 @@ def human_duration(seconds: int) -> str:
     return f"{seconds}s"
 
 
+def parse_duration(text: str) -> int:
+    """'30s', '15m', '12h', '4d' or plain seconds -> seconds (for command-line options)."""
+    if text.isdigit():
+        return int(text)
+    if not _DURATION_RE.match(text):
+        raise ValueError("use seconds or '30s', '15m', '12h', '4d'")
+    return int(text[:-1]) * _UNITS[text[-1]]
+
+
 def _duration_validator(lo: int, hi: int) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int | str):
@@ -37,7 +46,7 @@ def _duration_validator(lo: int, hi: int) -> Callable[[Any], int]:
                 raise PydanticCustomError(
                     "duration_format", "'{value}' is not a duration: use seconds or '30s', '15m', '12h', '4d'",
                     {"value": value})
-            seconds = int(value[:-1]) * _UNITS[value[-1]]
+            seconds = parse_duration(value)
         else:
             seconds = value
         shown = show(value)

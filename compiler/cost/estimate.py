@@ -1,0 +1,359 @@
+"""One pricer per CloudFormation resource type (cfn-lint's rule registry, applied to money) over the built
+template, with the plan for what the template cannot say (which service is a worker, how many executions
+reach it). Each pricer yields lines: idle (billed with no traffic) or usage (grows with traffic). AWS's
+always-free allowances are then applied, idle lines first."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from typing import Any, Literal
+
+from ..build import Compiled
+from ..local.cron import Cron, rate_seconds
+from ..plan import Plan, ServicePlan
+from .prices import Prices, Unpriced
+from .usage import (
+    FARGATE_MINIMUM_SECONDS,
+    HOURS_PER_MONTH,
+    LONG_POLL_SECONDS,
+    NEW_CONNECTIONS_PER_LCU_HOUR,
+    PIPE_POLLERS,
+    REQUEST_SECONDS,
+    SCHEDULER_SECONDS,
+    TASK_STARTUP_SECONDS,
+    VISIBILITY_EXTEND_SECONDS,
+    Usage,
+)
+
+Kind = Literal["idle", "usage"]
+
+
+@dataclass(frozen=True)
+class Line:
+    resource: str  # logical ID
+    kind: Kind
+    what: str
+    meter: str
+    quantity: float  # per month, in the meter's unit
+    rate: float  # USD per unit (after the Spot discount where it applies)
+    free: float = 0.0  # USD covered by an always-free allowance
+
+    @property
+    def cost(self) -> float:
+        return self.quantity * self.rate
+
+    @property
+    def after(self) -> float:
+        return self.cost - self.free
+
+
+@dataclass(frozen=True)
+class AllowanceUse:
+    name: str
+    meter: str
+    quantity: float
+    value: float
+
+
+@dataclass(frozen=True)
+class NotPriced:
+    resource: str
+    type: str
+    reason: str
+
+
+@dataclass
+class Estimate:
+    plan: Plan
+    prices: Prices
+    usage: Usage
+    lines: list[Line] = field(default_factory=list)
+    allowances: list[AllowanceUse] = field(default_factory=list)
+    not_priced: list[NotPriced] = field(default_factory=list)
+    free_resources: dict[str, int] = field(default_factory=dict)
+
+    def total(self, kind: Kind | None = None, after: bool = False) -> float:
+        return sum(line.after if after else line.cost for line in self.lines if kind in (None, line.kind))
+
+
+class Context:
+    """What a pricer may read: the template's resources, the plan, the prices and the usage."""
+
+    def __init__(self, plan: Plan, template: dict[str, Any], prices: Prices, usage: Usage) -> None:
+        self.plan, self.prices, self.usage = plan, prices, usage
+        self.resources: dict[str, dict[str, Any]] = template["Resources"]
+
+    def line(self, resource: str, kind: Kind, what: str, meter: str, quantity: float, key: str | None = None,
+             discount: float = 0.0) -> Line:
+        return Line(resource, kind, what, meter, quantity, self.prices.rate(meter, key) * (1 - discount))
+
+    def props(self, logical_id: str) -> dict[str, Any]:
+        return dict(self.resources[logical_id].get("Properties", {}))
+
+    def service(self, resource: str, suffix: str) -> ServicePlan | None:
+        return next((s for s in self.plan.services if f"{s.id}{suffix}" == resource), None)
+
+    def fargate(self, resource: str, kind: Kind, task_definition: str, task_hours: float, capacity: str,
+                public_ip: bool, what: str) -> Iterator[Line]:
+        task = self.props(task_definition)
+        arch = task.get("RuntimePlatform", {}).get("CpuArchitecture", "X86_64")
+        discount = self.usage.spot_discount if capacity == "FARGATE_SPOT" else 0.0
+        label = f"{what} on {'Fargate Spot' if discount else 'Fargate'}"
+        yield self.line(resource, kind, f"{label}: vCPU", "fargate-vcpu-hour",
+                        task_hours * int(task["Cpu"]) / 1024, arch, discount)
+        yield self.line(resource, kind, f"{label}: memory", "fargate-gb-hour",
+                        task_hours * int(task["Memory"]) / 1024, arch, discount)
+        if public_ip:
+            yield self.line(resource, kind, f"{what}: public IPv4 while running", "public-ipv4-hour", task_hours)
+
+
+def _ref(value: Any) -> str:
+    return str(value["Ref"]) if isinstance(value, dict) and "Ref" in value else ""
+
+
+def _capacity(strategy: list[dict[str, Any]] | None, launch_type: str | None = None) -> str:
+    return str(strategy[0]["CapacityProvider"]) if strategy else (launch_type or "FARGATE")
+
+
+def monthly_firings(expression: str, timezone: str) -> float:
+    """Average firings a month: a rate exactly; a cron counted over a whole year (matching days x times)."""
+    if expression.startswith("rate("):
+        return HOURS_PER_MONTH * 3600 / rate_seconds(expression)
+    cron = Cron.parse(expression)
+    start = date(2027, 1, 1)
+    days = sum(cron.matches_day(start + timedelta(days=i)) for i in range(365))
+    return days * len(cron.hours) * len(cron.minutes) / 12
+
+
+# -- pricers, one per resource type ------------------------------------------------------------------
+
+Pricer = Callable[[Context, str, dict[str, Any]], Iterator[Line]]
+
+
+def nat_gateway(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
+    yield ctx.line(rid, "idle", "NAT gateway (data processing not included)", "nat-gateway-hour", HOURS_PER_MONTH)
+
+
+def elastic_ip(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
+    yield ctx.line(rid, "idle", "public IPv4 address (Elastic IP)", "public-ipv4-hour", HOURS_PER_MONTH)
+
+
+def ec2_instance(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
+    kind = str(props["InstanceType"])
+    yield ctx.line(rid, "idle", f"EC2 {kind}", "ec2-hour", HOURS_PER_MONTH, kind)
+    template = _ref(props.get("LaunchTemplate", {}).get("LaunchTemplateId"))
+    mappings = ctx.props(template).get("LaunchTemplateData", {}).get("BlockDeviceMappings", []) if template else []
+    for mapping in mappings:
+        ebs = mapping.get("Ebs", {})
+        if ebs.get("VolumeType", "gp3") != "gp3":
+            raise Unpriced(f"EBS volume type {ebs.get('VolumeType')}")
+        yield ctx.line(rid, "idle", f"EBS gp3 {ebs.get('VolumeSize', 8)} GB", "ebs-gp3-gb-month",
+                       float(ebs.get("VolumeSize", 8)))
+
+
+def load_balancer(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
+    yield ctx.line(rid, "idle", "Application Load Balancer", "alb-hour", HOURS_PER_MONTH)
+    if props.get("Scheme") == "internet-facing":
+        zones = len(props.get("Subnets", []))
+        yield ctx.line(rid, "idle", f"public IPv4 addresses, one per zone ({zones})", "public-ipv4-hour",
+                       HOURS_PER_MONTH * zones)
+    public = [s for s in ctx.plan.web_services if s.public]
+    requests = ctx.usage.requests_per_month * len(public)
+    yield ctx.line(rid, "usage", f"LCUs for {requests:,} requests", "alb-lcu-hour",
+                   requests / NEW_CONNECTIONS_PER_LCU_HOUR)
+
+
+def _min_tasks(ctx: Context, rid: str, props: dict[str, Any]) -> int:
+    for other in ctx.resources.values():
+        if other["Type"] != "AWS::ApplicationAutoScaling::ScalableTarget":
+            continue
+        if f'"{rid}"' in json.dumps(other["Properties"].get("ResourceId")):
+            return int(other["Properties"]["MinCapacity"])
+    return int(props.get("DesiredCount", 1))
+
+
+def ecs_service(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
+    service = ctx.service(rid, "Service")
+    task_definition = _ref(props["TaskDefinition"])
+    capacity = _capacity(props.get("CapacityProviderStrategy"), props.get("LaunchType"))
+    public_ip = props.get("NetworkConfiguration", {}).get("AwsvpcConfiguration", {}).get("AssignPublicIp") == "ENABLED"
+    minimum = _min_tasks(ctx, rid, props)
+    if minimum:
+        yield from ctx.fargate(rid, "idle", task_definition, minimum * HOURS_PER_MONTH, capacity, public_ip,
+                               f"{minimum} task(s) always running")
+    if service is not None and service.kind == "worker" and service.role == "worker":
+        busy = ctx.usage.executions_per_month * ctx.usage.avg_duration / max(1, service.concurrency) / 3600
+        yield from ctx.fargate(rid, "usage", task_definition, busy, capacity, public_ip,
+                               f"{busy:,.1f} task-hours for executions")
+
+
+def pipe(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
+    executions = ctx.usage.executions_per_month
+    yield ctx.line(rid, "usage", f"{executions:,} messages", "pipes-request", executions)
+    target = props["TargetParameters"]["EcsTaskParameters"]
+    seconds = max(FARGATE_MINIMUM_SECONDS, ctx.usage.avg_duration + TASK_STARTUP_SECONDS)
+    network = target.get("NetworkConfiguration", {}).get("AwsvpcConfiguration", {})
+    yield from ctx.fargate(rid, "usage", _ref(target["TaskDefinitionArn"]), executions * seconds / 3600,
+                           _capacity(target.get("CapacityProviderStrategy"), target.get("LaunchType")),
+                           network.get("AssignPublicIp") == "ENABLED", f"one task per message, {seconds:g} s")
+
+
+def queue(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
+    runtime = ctx.plan.queue(ctx.plan.runtime_queue) if ctx.plan.runtime_queue else None
+    if runtime is None or rid != f"{runtime.id}Queue":
+        return  # dead-letter and other queues: billed per request, and none is assumed
+    meter = "sqs-fifo-request" if runtime.fifo else "sqs-request"
+    executions, duration = ctx.usage.executions_per_month, ctx.usage.avg_duration
+    if ctx.plan.worker_mode == "once":
+        yield ctx.line(rid, "idle", f"Pipes' {PIPE_POLLERS} long polls, also when empty", meter,
+                       PIPE_POLLERS * HOURS_PER_MONTH * 3600 / LONG_POLL_SECONDS)
+        yield ctx.line(rid, "usage", "send, receive, delete per execution", meter, executions * 3)
+        return
+    workers = [w for w in ctx.plan.workers if w.queue == runtime.name and w.role == "worker"]
+    busy = sum(executions * duration / max(1, w.concurrency) / 3600 for w in workers)
+    extensions = duration // VISIBILITY_EXTEND_SECONDS
+    yield ctx.line(rid, "usage", "send, receive, delete and visibility extensions per execution", meter,
+                   executions * (3 + extensions))
+    yield ctx.line(rid, "usage", "workers' long polls while running", meter, busy * 3600 / LONG_POLL_SECONDS)
+
+
+def function(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
+    memory_gb = int(props.get("MemorySize", 128)) / 1024
+    arch = (props.get("Architectures") or ["x86_64"])[0]
+    if rid == "SchedulerFunction":
+        schedules = [s for s in ctx.plan.schedules if s.enabled]
+        invocations = monthly_firings("rate(5 minutes)", "UTC") + sum(
+            monthly_firings(s.expression, s.timezone) for s in schedules)
+        kind: Kind = "idle"
+        what = f"{invocations:,.0f} scheduler and sweeper runs"
+        seconds = SCHEDULER_SECONDS
+    elif (service := ctx.service(rid, "Function")) is not None:
+        invocations = ctx.usage.requests_per_month if service.public else 0
+        kind, what, seconds = "usage", f"{invocations:,} requests", REQUEST_SECONDS
+    else:
+        raise Unpriced("a function fbc cost does not know")
+    yield ctx.line(rid, kind, f"{what}: requests", "lambda-request", invocations)
+    yield ctx.line(rid, kind, f"{what}: {seconds:g} s at {memory_gb * 1024:.0f} MB", "lambda-gb-second",
+                   invocations * seconds * memory_gb, arch)
+
+
+def alarm(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
+    metrics = sum("MetricStat" in m for m in props.get("Metrics", [])) or 1
+    yield ctx.line(rid, "idle", f"alarm on {metrics} metric(s)", "alarm-metric-month", metrics)
+
+
+def dashboard(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
+    yield ctx.line(rid, "idle", "dashboard", "dashboard-month", 1)
+
+
+def kms_key(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
+    yield ctx.line(rid, "idle", "customer managed key (requests not included)", "kms-key-month", 1)
+
+
+def database(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
+    if props.get("Engine") not in (None, "postgres"):
+        raise Unpriced(f"engine {props.get('Engine')}")
+    kind = str(props["DBInstanceClass"])
+    copies = 2 if props.get("MultiAZ") is True else 1
+    deployment = "Multi-AZ" if copies == 2 else "Single-AZ"
+    yield ctx.line(rid, "idle", f"RDS PostgreSQL {kind}, {deployment}", "rds-postgres-hour",
+                   HOURS_PER_MONTH * copies, kind)
+    if props.get("StorageType", "gp3") != "gp3":
+        raise Unpriced(f"storage type {props.get('StorageType')}")
+    storage = float(props.get("AllocatedStorage", 20))
+    yield ctx.line(rid, "idle", f"{storage:g} GB gp3, {deployment}", "rds-gp3-gb-month", storage * copies)
+    if props.get("ManageMasterUserPassword"):
+        yield ctx.line(rid, "idle", "master password secret (RDS-managed, Secrets Manager)", "secret-month", 1)
+
+
+def schedule(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
+    if props.get("State") == "DISABLED":
+        return
+    firings = monthly_firings(str(props["ScheduleExpression"]), str(props.get("ScheduleExpressionTimezone", "UTC")))
+    yield ctx.line(rid, "idle", f"{firings:,.0f} invocations", "scheduler-invocation", firings)
+
+
+PRICERS: dict[str, Pricer] = {
+    "AWS::EC2::NatGateway": nat_gateway,
+    "AWS::EC2::EIP": elastic_ip,
+    "AWS::EC2::Instance": ec2_instance,
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": load_balancer,
+    "AWS::ECS::Service": ecs_service,
+    "AWS::Pipes::Pipe": pipe,
+    "AWS::SQS::Queue": queue,
+    "AWS::Lambda::Function": function,
+    "AWS::CloudWatch::Alarm": alarm,
+    "AWS::CloudWatch::Dashboard": dashboard,
+    "AWS::KMS::Key": kms_key,
+    "AWS::RDS::DBInstance": database,
+    "AWS::Scheduler::Schedule": schedule,
+}
+
+# Billed by volume we do not model: said in the report instead of priced at zero.
+VOLUME: dict[str, str] = {
+    "AWS::Logs::LogGroup": "log ingestion ($0.50/GB in us-east-1) and storage depend on log volume",
+    "AWS::SNS::Topic": "alert e-mails: the first 1,000 a month are free",
+}
+
+# No charge of their own (their cost shows up in what uses them).
+FREE = {
+    "AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy",
+    "AWS::CloudFormation::WaitConditionHandle", "AWS::EC2::EIPAssociation", "AWS::EC2::InternetGateway",
+    "AWS::EC2::LaunchTemplate", "AWS::EC2::NetworkInterface", "AWS::EC2::Route", "AWS::EC2::RouteTable",
+    "AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupEgress", "AWS::EC2::SecurityGroupIngress",
+    "AWS::EC2::Subnet", "AWS::EC2::SubnetRouteTableAssociation", "AWS::EC2::VPC",
+    "AWS::EC2::VPCGatewayAttachment", "AWS::ECS::Cluster", "AWS::ECS::ClusterCapacityProviderAssociations",
+    "AWS::ECS::TaskDefinition", "AWS::ElasticLoadBalancingV2::Listener",
+    "AWS::ElasticLoadBalancingV2::ListenerRule", "AWS::ElasticLoadBalancingV2::TargetGroup", "AWS::IAM::Role",
+    "AWS::IAM::Policy", "AWS::Lambda::Permission", "AWS::Lambda::Url", "AWS::RDS::DBSubnetGroup",
+    "AWS::SNS::Subscription", "AWS::SQS::QueuePolicy",
+}
+
+
+def apply_allowances(estimate: Estimate) -> None:
+    """Each allowance covers idle lines first (so idle-after-allowances says what an idle stack costs),
+    then usage lines, in template order."""
+    book = estimate.prices.book
+    ordered = sorted(range(len(estimate.lines)), key=lambda i: estimate.lines[i].kind != "idle")
+    for meter, allowance in sorted(book.allowances.items()):
+        left, used, value = allowance.quantity, 0.0, 0.0
+        for i in ordered:
+            line = estimate.lines[i]
+            if line.meter != meter or left <= 0:
+                continue
+            take = min(left, line.quantity)
+            estimate.lines[i] = replace(line, free=take * line.rate)
+            left, used, value = left - take, used + take, value + take * line.rate
+        if used:
+            estimate.allowances.append(AllowanceUse(allowance.name, meter, used, value))
+
+
+def estimate(compiled: Compiled, prices: Prices, usage: Usage) -> Estimate:
+    template = json.loads(compiled.built.body)
+    ctx = Context(compiled.plan, template, prices, usage)
+    result = Estimate(compiled.plan, prices, usage)
+    for rid, resource in template["Resources"].items():
+        kind = resource["Type"]
+        if kind in FREE:
+            result.free_resources[kind] = result.free_resources.get(kind, 0) + 1
+        elif kind in VOLUME:
+            result.not_priced.append(NotPriced(rid, kind, VOLUME[kind]))
+        elif kind not in PRICERS:
+            result.not_priced.append(NotPriced(rid, kind, "no pricer for this resource type"))
+        else:
+            try:
+                result.lines += list(PRICERS[kind](ctx, rid, resource.get("Properties", {})))
+            except Unpriced as exc:
+                result.not_priced.append(NotPriced(rid, kind, str(exc)))
+    for rid, resource in template["Resources"].items():
+        settings = resource.get("Properties", {}).get("ClusterSettings", [])
+        if {"Name": "containerInsights", "Value": "enabled"} in settings:
+            result.not_priced.append(NotPriced(rid, resource["Type"], "Container Insights: metrics and "
+                                               "performance log events per task, by volume"))
+    if compiled.plan.policy.database.mode == "external":
+        result.not_priced.append(NotPriced("(external database)", "-", "the external database is not in this stack"))
+    apply_allowances(result)
+    return result

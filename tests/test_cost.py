@@ -1,0 +1,131 @@
+"""fbc cost on hand-computed cases: list prices from compiler/cost/prices.yaml, always-free allowances,
+and usage that grows linearly with executions."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_fbc
+from flowbuilder.compiler.build import compile_spec
+from flowbuilder.compiler.cost.estimate import Estimate, estimate, monthly_firings
+from flowbuilder.compiler.cost.prices import Prices, price_book
+from flowbuilder.compiler.cost.usage import Usage
+
+SPEC = REPO / "flowbuilder.yaml"  # us-east-1
+
+
+def cost_of(profile: str, env: str, usage: Usage | None = None, spec: Path = SPEC) -> Estimate:
+    compiled = compile_spec(spec, profile, env)
+    return estimate(compiled, Prices(price_book(), "us-east-1"), usage or Usage())
+
+
+def lines(result: Estimate, resource: str) -> list[tuple[str, float]]:
+    return [(line.meter, round(line.cost, 6)) for line in result.lines if line.resource == resource]
+
+
+def test_standard_prod_bills_nat_gateways_load_balancer_and_multi_az_rds_at_list_price() -> None:
+    result = cost_of("standard", "prod")
+    # $0.045 an hour x 730 hours, one per zone, each with its Elastic IP at $0.005 an hour
+    assert lines(result, "NatGateway1") == lines(result, "NatGateway2") == [("nat-gateway-hour", 32.85)]
+    assert lines(result, "NatGateway1Eip") == [("public-ipv4-hour", 3.65)]
+    # ALB: $0.0225 an hour; its two public addresses; LCUs for 2 public services x 100,000 new connections
+    assert lines(result, "LoadBalancer") == [("alb-hour", 16.425), ("public-ipv4-hour", 7.3),
+                                             ("alb-lcu-hour", round(200_000 / 90_000 * 0.008, 6))]
+    # db.m7g.large Multi-AZ: twice $0.168 an hour; 20 GB gp3 twice $0.115; the RDS-managed secret $0.40
+    assert lines(result, "Database") == [("rds-postgres-hour", 245.28), ("rds-gp3-gb-month", 4.6),
+                                         ("secret-month", 0.4)]
+    # 2 API tasks always running: 0.25 vCPU x $0.04048 + 0.5 GB x $0.004445, 730 hours each
+    assert lines(result, "ApiService") == [("fargate-vcpu-hour", round(2 * 0.25 * 730 * 0.04048, 6)),
+                                           ("fargate-gb-hour", round(2 * 0.5 * 730 * 0.004445, 6))]
+    assert all(line.kind == "idle" for line in result.lines if line.resource in ("NatGateway1", "Database"))
+
+
+def test_the_nat_instance_of_standard_dev_is_priced_with_its_volume() -> None:
+    result = cost_of("standard", "dev")
+    assert lines(result, "NatInstance") == [("ec2-hour", round(0.0042 * 730, 6)), ("ebs-gp3-gb-month", 0.64)]
+    assert lines(result, "Database")[0] == ("rds-postgres-hour", round(0.016 * 730, 6))  # Single-AZ micro
+    assert not any(line.resource.startswith("NatGateway") for line in result.lines)
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_ultra_idle_cost_after_the_always_free_allowances_is_zero(env: str) -> None:
+    result = cost_of("ultra", env)
+    assert result.total("idle") > 0  # alarms, the sweeper, Pipes' polling: all within allowances
+    assert result.total("idle", after=True) == pytest.approx(0, abs=1e-9)
+    assert {a.meter for a in result.allowances} >= {"alarm-metric-month", "scheduler-invocation", "lambda-gb-second",
+                                                    "sqs-request"}
+    assert any("external database" in n.reason for n in result.not_priced)
+
+
+@pytest.mark.parametrize("profile", ["standard", "ultra"])
+def test_usage_cost_grows_linearly_with_executions(profile: str) -> None:
+    totals = [cost_of(profile, "prod", Usage(executions_per_month=n, requests_per_month=0)).total("usage")
+              for n in (0, 100_000, 200_000, 300_000)]
+    steps = [b - a for a, b in itertools.pairwise(totals)]
+    assert steps[0] > 0
+    assert steps == pytest.approx([steps[0]] * 3, rel=1e-9)
+    idle = {cost_of(profile, "prod", Usage(executions_per_month=n)).total("idle") for n in (0, 10**6)}
+    assert len(idle) == 1  # idle does not move with traffic
+
+
+def test_ultra_tasks_per_message_at_the_spot_discount() -> None:
+    usage = Usage(executions_per_month=1000, avg_duration=120, spot_discount=0.6)
+    result = cost_of("ultra", "prod", usage)
+    vcpu = next(line for line in result.lines if line.resource == "WorkerPipe" and line.meter == "fargate-vcpu-hour")
+    # (120 s + 30 s start-up) x 1000 tasks, 0.5 vCPU (prod overlay), at 40% of $0.04048
+    assert vcpu.quantity == pytest.approx(1000 * 150 / 3600 * 0.5)
+    assert vcpu.rate == pytest.approx(0.04048 * 0.4)
+    short = cost_of("ultra", "prod", Usage(executions_per_month=1000, avg_duration=5))
+    pipe = next(line for line in short.lines if line.resource == "WorkerPipe" and line.meter == "fargate-vcpu-hour")
+    assert pipe.quantity == pytest.approx(1000 * 60 / 3600 * 0.5)  # Fargate's one-minute minimum
+
+
+def test_allowances_cover_idle_first_and_never_more_than_they_hold() -> None:
+    result = cost_of("ultra", "prod", Usage(executions_per_month=5_000_000, requests_per_month=20_000_000))
+    sqs = [line for line in result.lines if line.meter == "sqs-request"]
+    assert sqs[0].kind == "idle" and sqs[0].free == pytest.approx(sqs[0].cost)
+    assert sum(line.free / line.rate for line in sqs) == pytest.approx(1_000_000)
+    assert result.total("usage", after=True) > 0
+
+
+def test_schedule_firings_a_month() -> None:
+    assert monthly_firings("rate(5 minutes)", "UTC") == 8760
+    assert monthly_firings("cron(0 3 * * ? *)", "Europe/Berlin") == pytest.approx(365 / 12)
+    assert monthly_firings("cron(0 9 ? * MON-FRI *)", "UTC") == pytest.approx(261 / 12)  # weekdays of 2027
+
+
+def test_the_price_file_names_its_sources_and_date() -> None:
+    book = price_book()
+    for region in book.regions.values():
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", region.checked)
+        for price in region.prices.values():
+            assert price.source.startswith("https://aws.amazon.com/")
+    assert 0 < book.fargate_spot_discount < 1
+
+
+def test_cli_text_json_and_compare(tmp_path: Path) -> None:
+    text = run_fbc("cost", "-f", str(SPEC), "--profile", "ultra", "--env", "prod")
+    assert text.exit_code == 0, text.output
+    assert "idle $0.00" in text.output and "NOT PRICED" in text.output and "ALWAYS-FREE" in text.output
+    data = json.loads(run_fbc("cost", "-f", str(SPEC), "--env", "prod", "--format", "json").output)
+    assert data["totals"]["all"]["list"] == pytest.approx(sum(line["list"] for line in data["lines"]), abs=0.01)
+    assert all(line["source"].startswith("https://") for line in data["lines"])
+    compared = run_fbc("cost", "-f", str(SPEC), "--env", "prod", "--compare", "standard,ultra")
+    assert compared.exit_code == 0
+    assert re.search(r"idle, after allowances\s+\$\d[\d,]*\.\d\d\s+\$0\.00", compared.output), compared.output
+
+
+def test_a_region_without_prices_is_one_line() -> None:
+    minimal = REPO / "tests" / "specs" / "minimal.yaml"  # eu-west-1
+    refused = run_fbc("cost", "-f", str(minimal))
+    assert refused.exit_code == 2
+    assert refused.stderr.strip() == ("fbc: no prices for eu-west-1 (prices.yaml has us-east-1); pass "
+                                      "--prices-region to estimate with another region's")
+    assert run_fbc("cost", "-f", str(minimal), "--prices-region", "us-east-1").exit_code == 0
+    bad = run_fbc("cost", "-f", str(SPEC), "--avg-duration", "soon")
+    assert bad.exit_code == 2 and "--avg-duration 'soon'" in bad.stderr
