@@ -209,7 +209,7 @@ def cost(spec_file: str, profile: str, environment: str, compare: str | None, ex
         _fail(f"{spec_file}: not estimated", EXIT_INVALID)
         return
     except (LimitError, Unpriced) as exc:
-        _fail(str(exc).strip("'\""), EXIT_INVALID if isinstance(exc, LimitError) else EXIT_USAGE)
+        _fail(str(exc), EXIT_INVALID if isinstance(exc, LimitError) else EXIT_USAGE)
         return
     except (OSError, ValueError) as exc:
         _fail(str(exc))

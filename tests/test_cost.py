@@ -129,3 +129,15 @@ def test_a_region_without_prices_is_one_line() -> None:
     assert run_fbc("cost", "-f", str(minimal), "--prices-region", "us-east-1").exit_code == 0
     bad = run_fbc("cost", "-f", str(SPEC), "--avg-duration", "soon")
     assert bad.exit_code == 2 and "--avg-duration 'soon'" in bad.stderr
+
+
+def test_what_the_price_file_lacks_is_listed_not_guessed(tmp_path: Path) -> None:
+    profile = tmp_path / "big.yaml"
+    profile.write_text("apiVersion: flowbuilder.dev/v1alpha1\nkind: Profile\nmetadata: {name: big}\n"
+                       "extends: standard\nspec:\n  database: {instanceClass: db.r6i.32xlarge}\n")
+    result = estimate(compile_spec(SPEC, str(profile), "dev"), Prices(price_book(), "us-east-1"), Usage())
+    assert not any(line.resource == "Database" for line in result.lines)
+    assert [n.reason for n in result.not_priced if n.resource == "Database"] == [
+        "rds-postgres-hour: no price for db.r6i.32xlarge in us-east-1"]
+    shown = run_fbc("cost", "-f", str(SPEC), "--profile", str(profile))
+    assert "Database (AWS::RDS::DBInstance): rds-postgres-hour: no price for db.r6i.32xlarge" in shown.output
