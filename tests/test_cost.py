@@ -141,3 +141,13 @@ def test_what_the_price_file_lacks_is_listed_not_guessed(tmp_path: Path) -> None
         "rds-postgres-hour: no price for db.r6i.32xlarge in us-east-1"]
     shown = run_fbc("cost", "-f", str(SPEC), "--profile", str(profile))
     assert "Database (AWS::RDS::DBInstance): rds-postgres-hour: no price for db.r6i.32xlarge" in shown.output
+
+
+def test_every_emitted_resource_type_has_a_pricer_or_a_reason() -> None:
+    for spec in [SPEC, REPO / "tests" / "specs" / "full.yaml", REPO / "tests" / "specs" / "private-api.yaml"]:
+        for profile in ("standard", "ultra"):
+            for env in ("dev", "staging", "prod"):
+                result = cost_of(profile, env, spec=spec)
+                assert not [n for n in result.not_priced if n.reason == "no pricer for this resource type"], \
+                    (spec.name, profile, env)
+                assert all(line.rate > 0 and line.quantity >= 0 for line in result.lines)

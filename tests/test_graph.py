@@ -3,6 +3,7 @@ parser; the README's diagrams are the tool's current output."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -114,3 +115,16 @@ def test_the_readme_shows_the_tools_current_diagrams(profile: str) -> None:
     current = run_fbc("graph", "--profile", profile, "--env", "prod", cwd=REPO).output
     assert found.group(1) == current, (f"README's {profile} diagram is stale: paste the output of "
                                        f"`fbc graph --profile {profile} --env prod`")
+
+
+def test_every_emitted_resource_type_is_drawn_or_known_plumbing() -> None:
+    from flowbuilder.compiler.diagram.model import DRAWN, NOT_DRAWN
+
+    seen = set()
+    for spec in SPECS:
+        for profile in ("standard", "ultra"):
+            for env in ("dev", "staging", "prod"):
+                body = json.loads(compile_spec(spec, profile, env).built.body)
+                seen |= {r["Type"] for r in body["Resources"].values()}
+    assert seen - DRAWN - NOT_DRAWN == set(), "a new resource type: draw it or list it in NOT_DRAWN"
+    assert not DRAWN & NOT_DRAWN

@@ -56,6 +56,25 @@ class Diagram:
         return any(n.id == node_id for n in self.nodes)
 
 
+# What the diagram shows, and the plumbing it leaves out; a test keeps every emitted type in one of the two.
+DRAWN = frozenset({
+    "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::ListenerRule", "AWS::Lambda::Url",
+    "AWS::EC2::NatGateway", "AWS::EC2::Instance", "AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::SQS::Queue",
+    "AWS::RDS::DBInstance", "AWS::ECS::Service", "AWS::Lambda::Function", "AWS::Pipes::Pipe",
+    "AWS::ECS::TaskDefinition", "AWS::Scheduler::Schedule", "AWS::CloudWatch::Alarm", "AWS::SNS::Topic",
+})
+NOT_DRAWN = frozenset({
+    "AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy",
+    "AWS::CloudFormation::WaitConditionHandle", "AWS::CloudWatch::Dashboard", "AWS::EC2::EIP",
+    "AWS::EC2::EIPAssociation", "AWS::EC2::InternetGateway", "AWS::EC2::LaunchTemplate",
+    "AWS::EC2::NetworkInterface", "AWS::EC2::Route", "AWS::EC2::RouteTable", "AWS::EC2::SecurityGroup",
+    "AWS::EC2::SecurityGroupEgress", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SubnetRouteTableAssociation",
+    "AWS::EC2::VPCGatewayAttachment", "AWS::ECS::Cluster", "AWS::ECS::ClusterCapacityProviderAssociations",
+    "AWS::ElasticLoadBalancingV2::Listener", "AWS::ElasticLoadBalancingV2::TargetGroup", "AWS::IAM::Role",
+    "AWS::KMS::Key", "AWS::Lambda::Permission", "AWS::Logs::LogGroup", "AWS::RDS::DBSubnetGroup",
+    "AWS::SNS::Subscription",
+})
+
 # Subnet tiers, by the logical-ID prefix of the subnets a resource uses (compiler/emit/network.py names them).
 TIERS = {"PublicSubnet": ("public", "public subnets"), "PrivateSubnet": ("private", "private subnets"),
          "DatabaseSubnet": ("data", "database subnets"), "SubnetIds": ("subnets", "your subnets (public, no NAT)")}
