@@ -82,8 +82,8 @@ def comparison(estimates: list[Estimate]) -> str:
         ("total, list", lambda e: e.total()),
         ("total, after allowances", lambda e: e.total(after=True)),
     ]
-    out = [f"{estimates[0].plan.app} ({estimates[0].plan.environment}) per month; "
-           + "; ".join(estimates[0].usage.assumptions()[:3]),
+    out = [f"{estimates[0].plan.app} ({estimates[0].plan.environment}), per month, assuming:",
+           *(f"  - {a}" for a in estimates[0].usage.assumptions()[:3]),
            f"  {'':<26}" + "".join(f"{n:>14}" for n in names)]
     out += [f"  {label:<26}" + "".join(f"{money(get(e)):>14}" for e in estimates) for label, get in rows]
     for e in estimates:
