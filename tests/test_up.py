@@ -84,7 +84,8 @@ class Up:
             [sys.executable, "-c", "from flowbuilder.compiler.cli import main; main()", "up", "--port",
              str(self.port), *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -102,7 +103,7 @@ class Up:
                 if found := re.search(pattern, line):
                     return found
             if self.process.poll() is not None:
-                time.sleep(0.2)  # let the reader drain
+                self.reader.join(10)  # the last of its output
                 found = re.search(pattern, self.output)
                 if found:
                     return found
@@ -110,13 +111,19 @@ class Up:
             time.sleep(0.1)
         raise AssertionError(f"no {pattern!r} within {timeout} s:\n{self.output}")
 
-    def stop(self, timeout: float = 60) -> int:
-        self.process.send_signal(signal.SIGTERM)
+    def finish(self, timeout: float = 60) -> int:
+        """Wait for the process and for the last of its output."""
         try:
-            return self.process.wait(timeout)
+            code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             raise AssertionError(f"fbc up did not stop within {timeout} s:\n{self.output}") from None
+        self.reader.join(10)
+        return code
+
+    def stop(self, timeout: float = 60, signum: int = signal.SIGTERM) -> int:
+        self.process.send_signal(signum)
+        return self.finish(timeout)
 
 
 @pytest.fixture
@@ -263,9 +270,10 @@ def test_smoke_on_the_repository_spec(profile: str) -> None:
 def test_a_second_fbc_up_in_the_same_directory_is_refused(app_dir: Path, started: Callable[..., Up]) -> None:
     up = started()
     second = Up(app_dir)
-    assert second.process.wait(60) == 2
+    assert second.finish() == 2
     assert re.search(r"^fbc: fbc up is already running for .*\.flowbuilder \(stop it first\)$", second.output, re.M)
-    assert up.stop() == 0
+    assert up.stop(signum=signal.SIGINT) == 0  # Ctrl-C: the same orderly stop
+    assert up.output.rstrip().endswith("stopped")
 
 
 def test_a_busy_port_is_one_line(app_dir: Path) -> None:
@@ -275,15 +283,13 @@ def test_a_busy_port_is_one_line(app_dir: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         up = Up(app_dir, port=taken.getsockname()[1])
-        assert up.process.wait(60) == 2
-    time.sleep(0.2)
+        assert up.finish() == 2
     assert up.lines == [f"fbc: port {up.port} on 127.0.0.1 is in use: pass --port"]
 
 
 def test_an_unreachable_database_is_one_line(app_dir: Path) -> None:
     up = Up(app_dir, "--database-url", f"postgresql://someone:hunter2@127.0.0.1:{free_port()}/nothing")
-    assert up.process.wait(60) == 2
-    time.sleep(0.2)
+    assert up.finish() == 2
     errors = [line for line in up.lines if line.startswith("fbc: ")]
     assert len(errors) == 1 and "database postgresql+psycopg://someone:***@127.0.0.1" in errors[0], up.output
     assert "hunter2" not in up.output and "Traceback" not in up.output
@@ -292,8 +298,7 @@ def test_an_unreachable_database_is_one_line(app_dir: Path) -> None:
 def test_an_invalid_spec_is_located(app_dir: Path) -> None:
     (app_dir / "flowbuilder.yaml").write_text(SPEC.replace("queue: jobs", "queue: job"))
     up = Up(app_dir)
-    assert up.process.wait(60) == 1
-    time.sleep(0.2)
+    assert up.finish() == 1
     assert re.search(r"flowbuilder.yaml:\d+:\d+: spec.services.worker.queue: ", up.output), up.output
 
 
