@@ -295,6 +295,14 @@ def test_an_unreachable_database_is_one_line(app_dir: Path) -> None:
     assert "hunter2" not in up.output and "Traceback" not in up.output
 
 
+def test_smoke_without_an_api_is_refused_before_starting() -> None:
+    done = subprocess.run([sys.executable, "-c", "from flowbuilder.compiler.cli import main; main()", "up",
+                           "--smoke", "-f", str(REPO / "tests" / "specs" / "minimal.yaml")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "fbc: --smoke needs a service with runtime: api and one with runtime: worker\n"
+
+
 def test_an_invalid_spec_is_located(app_dir: Path) -> None:
     (app_dir / "flowbuilder.yaml").write_text(SPEC.replace("queue: jobs", "queue: job"))
     up = Up(app_dir)

@@ -178,6 +178,8 @@ class Up:
         self.logs.line("fbc", text)
 
     def run(self) -> int:
+        if self.options.smoke and not (self.apis and self.workers):
+            raise UpError("--smoke needs a service with runtime: api and one with runtime: worker")
         for api in self.apis:
             check_port(api.port)
         with state_directory(self.options) as state:
@@ -283,7 +285,8 @@ class Up:
         self.say(f"{plan.app} ({plan.environment}) is up, {plan.profile} profile")
         for api in self.apis:
             self.say(f"  {api.service.name}: {api.url(plan)}  (Authorization: Bearer <key>)")
-        self.say(f"  API key: {key}")
+        if self.apis:
+            self.say(f"  API key: {key}")
         for worker in self.workers:
             how = (f"poll processes, {worker.scaling_min}..{worker.scaling_max} on queue depth"
                    if plan.worker_mode == "poll" else f"one process per message, at most {max(1, worker.scaling_max)} "
@@ -302,8 +305,6 @@ class Up:
     def _smoke(self, key: str, echo_url: str) -> int:
         from .smoke import passed, run
 
-        if not self.apis or not self.workers:
-            raise UpError("--smoke needs a service with runtime: api and one with runtime: worker")
         execution = run(self.apis[0].url(self.plan), key, echo_url, cancelled=self.stop.is_set)
         steps = ", ".join(f"{s['step']} {s['status']}" for s in execution.get("steps", []))
         self.say(f"smoke: execution {execution['id']} {execution['state']} ({steps}); output "
