@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
+from typing import Literal
 
 from .model import Diagram, Group, Node
 
@@ -19,26 +21,31 @@ def _mermaid_text(text: str) -> str:
     return text.replace('"', "#quot;")
 
 
-def _children(d: Diagram, parent: str | None) -> tuple[list[Group], list[Node]]:
-    return [g for g in d.groups if g.parent == parent], [n for n in d.nodes if n.group == parent]
+Event = tuple[Literal["node", "open", "close"], int, Node | Group]
+
+
+def _outline(d: Diagram, parent: str | None = None, depth: int = 1) -> Iterator[Event]:
+    """The nesting both formats write: a group's nodes, then its groups, each opened and closed."""
+    for node in (n for n in d.nodes if n.group == parent):
+        yield "node", depth, node
+    for group in (g for g in d.groups if g.parent == parent):
+        yield "open", depth, group
+        yield from _outline(d, group.id, depth + 1)
+        yield "close", depth, group
 
 
 def mermaid(d: Diagram) -> str:
     lines = ["---", f"title: {d.title}", "---", "flowchart LR"]
-
-    def emit(parent: str | None, depth: int) -> None:
-        groups, nodes = _children(d, parent)
+    for event, depth, item in _outline(d):
         pad = "    " * depth
-        for node in nodes:
-            start, end = _MERMAID_SHAPES[node.shape]
-            label = f"<b>{node.label}</b>" + (f"<br/>{node.detail}" if node.detail else "")
-            lines.append(f"{pad}{node.id}{start}{_mermaid_text(label)}{end}")
-        for group in groups:
-            lines.append(f'{pad}subgraph {group.id}["{_mermaid_text(group.label)}"]')
-            emit(group.id, depth + 1)
+        if isinstance(item, Node):
+            start, end = _MERMAID_SHAPES[item.shape]
+            label = f"<b>{item.label}</b>" + (f"<br/>{item.detail}" if item.detail else "")
+            lines.append(f"{pad}{item.id}{start}{_mermaid_text(label)}{end}")
+        elif event == "open":
+            lines.append(f'{pad}subgraph {item.id}["{_mermaid_text(item.label)}"]')
+        else:
             lines.append(f"{pad}end")
-
-    emit(None, 1)
     for edge in d.edges:
         arrow = f'-->|"{_mermaid_text(edge.label)}"|' if edge.label else "-->"
         lines.append(f"    {edge.source} {arrow} {edge.target}")
@@ -53,20 +60,16 @@ def dot(d: Diagram) -> str:
     lines = [f"digraph {_dot_text(d.title)} {{", "  rankdir=LR;", f"  label={_dot_text(d.title)}; labelloc=t;",
              '  fontname="Helvetica"; node [fontname="Helvetica", fontsize=11]; edge [fontname="Helvetica", '
              "fontsize=9];"]
-
-    def emit(parent: str | None, depth: int) -> None:
-        groups, nodes = _children(d, parent)
+    for event, depth, item in _outline(d):
         pad = "  " * depth
-        for node in nodes:
-            label = node.label + (f"\n{node.detail}" if node.detail else "")
-            lines.append(f"{pad}{node.id} [label={_dot_text(label)}, shape={_DOT_SHAPES[node.shape]}];")
-        for group in groups:
-            lines.append(f"{pad}subgraph cluster_{group.id} {{")
-            lines.append(f"{pad}  label={_dot_text(group.label)}; style=rounded;")
-            emit(group.id, depth + 1)
+        if isinstance(item, Node):
+            label = item.label + (f"\n{item.detail}" if item.detail else "")
+            lines.append(f"{pad}{item.id} [label={_dot_text(label)}, shape={_DOT_SHAPES[item.shape]}];")
+        elif event == "open":
+            lines.append(f"{pad}subgraph cluster_{item.id} {{")
+            lines.append(f"{pad}  label={_dot_text(item.label)}; style=rounded;")
+        else:
             lines.append(f"{pad}}}")
-
-    emit(None, 1)
     for edge in d.edges:
         label = f" [label={_dot_text(edge.label)}]" if edge.label else ""
         lines.append(f"  {edge.source} -> {edge.target}{label};")
