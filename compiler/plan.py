@@ -7,6 +7,7 @@ so a profile's behaviour can be tested without rendering a template (Copilot's m
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -125,6 +126,25 @@ class Plan:
     def worker_mode(self) -> str:
         """poll (a long-polling service) or once (one task per message)."""
         return contract.WORKER_MODES[self.policy.workers.dispatch]
+
+    def contract_environment(self, role: str | None, service: ServicePlan | None,
+                             queue_url: Callable[[str], Any]) -> list[tuple[str, Any]]:
+        """The contract's variables (compiler/contract.py) for a process in `role` running `service` (None for
+        the scheduler, which has no service); `queue_url` turns a queue name into its URL (a Ref in the
+        template, the local endpoint's URL in `fbc up`)."""
+        env: list[tuple[str, Any]] = [(contract.APP, self.app), (contract.ENVIRONMENT, self.environment)]
+        if role is not None:
+            env.append((contract.ROLE, role))
+        worker = service is not None and service.kind == "worker"
+        queue = service.queue if service is not None and worker else self.runtime_queue
+        if queue is not None and (role is not None or worker):
+            env.append((contract.QUEUE_URL, queue_url(queue)))
+        if service is not None and self.api_base_path(service):
+            env.append((contract.BASE_PATH, self.api_base_path(service)))
+        if service is not None and worker:
+            env += [(contract.WORKER_MODE, self.worker_mode), (contract.WORKER_TIMEOUT, str(service.timeout)),
+                    (contract.WORKER_CONCURRENCY, str(service.concurrency))]
+        return env
 
     def api_base_path(self, service: ServicePlan) -> str:
         """The path prefix the API serves under: the load balancer's path rule; a function URL has none."""

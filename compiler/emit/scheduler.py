@@ -15,7 +15,6 @@ from .functions import _read_secrets, function
 from .monitoring import alarm
 from .stack import Stack, role, statement
 
-SWEEP_RATE = f"rate({contract.SWEEP_MINUTES} minutes)"
 TIMEOUT = 300  # seconds: a sweep may re-enqueue many executions
 MEMORY = 512
 
@@ -38,8 +37,7 @@ def emit(stack: Stack) -> None:
         name="scheduler", id="Scheduler", kind="worker", role=None, image=plan.runtime_image,
         image_parameter="RuntimeImage", command=None, cpu=256, memory=MEMORY, env=(), secrets=(),
         stop_timeout=30, scaling_min=0, scaling_max=1, target_cpu=70, target_memory=80)
-    env: dict[str, Any] = {contract.APP: plan.app, contract.ENVIRONMENT: plan.environment,
-                           contract.ROLE: "scheduler", contract.QUEUE_URL: Ref(queue)}
+    env: dict[str, Any] = dict(plan.contract_environment("scheduler", None, lambda _: Ref(queue)))
     env.update(dict(stack.database.lambda_env))
     env.update(dict(plan.runtime_env))
     for name, reference in plan.runtime_secrets:
@@ -86,7 +84,7 @@ def emit(stack: Stack) -> None:
                            schedule.max_attempts, schedule.max_age)))
     stack.add(scheduler.Schedule(
         "SweeperSchedule", Description="Re-enqueues executions whose lease expired or that were never sent",
-        ScheduleExpression=SWEEP_RATE, FlexibleTimeWindow=scheduler.FlexibleTimeWindow(Mode="OFF"),
+        ScheduleExpression=contract.SWEEP_RATE, FlexibleTimeWindow=scheduler.FlexibleTimeWindow(Mode="OFF"),
         State="ENABLED", Target=_target(stack, fn, invoker, dead_letter, {"type": contract.SWEEP_EVENT},
                                         max_attempts=0, max_age=300)))
     alarm(stack, "SchedulerDeadLetterAlarm", "A scheduled invocation failed all its retries",

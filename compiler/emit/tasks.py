@@ -72,17 +72,7 @@ def secret_statements(sid: str, references: list[str]) -> list[dict[str, Any]]:
 def role_environment(stack: Stack, service: ServicePlan, *, on_lambda: bool) -> list[tuple[str, Any]]:
     """The contract's variables for one service, then the user's. Runtime roles get the database too."""
     plan = stack.plan
-    env: list[tuple[str, Any]] = [(contract.APP, plan.app), (contract.ENVIRONMENT, plan.environment)]
-    queue_name = service.queue if service.kind == "worker" else plan.runtime_queue
-    if service.role is not None:
-        env.append((contract.ROLE, service.role))
-    if queue_name is not None and (service.role is not None or service.kind == "worker"):
-        env.append((contract.QUEUE_URL, Ref(stack.queues[queue_name].queue)))
-    if plan.api_base_path(service):
-        env.append((contract.BASE_PATH, plan.api_base_path(service)))
-    if service.kind == "worker":
-        env += [(contract.WORKER_MODE, plan.worker_mode), (contract.WORKER_TIMEOUT, str(service.timeout)),
-                (contract.WORKER_CONCURRENCY, str(service.concurrency))]
+    env = plan.contract_environment(service.role, service, lambda queue: Ref(stack.queues[queue].queue))
     if service.role is not None:
         assert stack.database is not None
         env += stack.database.lambda_env if on_lambda else stack.database.container_env

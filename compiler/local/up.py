@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import secrets
 import socket
@@ -128,30 +129,16 @@ class Environment:
     queue_urls: dict[str, str]
     extra: dict[str, str] = field(default_factory=dict)
 
-    def base(self) -> dict[str, str]:
+    def for_role(self, role: str, service: ServicePlan | None = None) -> dict[str, str]:
+        """The contract's variables as the templates set them (Plan.contract_environment), with local values."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update({**CREDENTIALS, **LOCAL_ENV, **self.extra})
         env.update({"AWS_REGION": self.plan.region, "AWS_DEFAULT_REGION": self.plan.region,
-                    "AWS_ENDPOINT_URL": self.endpoint, contract.APP: self.plan.app,
-                    contract.ENVIRONMENT: self.plan.environment, contract.DATABASE_URL: self.database_url,
+                    "AWS_ENDPOINT_URL": self.endpoint, contract.DATABASE_URL: self.database_url,
                     "FLOWBUILDER_API_KEYS": self.key})
+        env.update(self.plan.contract_environment(role, service, self.queue_urls.__getitem__))
         env.update(self.plan.runtime_env)
-        return env
-
-    def for_role(self, role: str, service: ServicePlan | None = None) -> dict[str, str]:
-        """The same variables compiler/emit/tasks.py role_environment sets, with local values."""
-        env = self.base()
-        env[contract.ROLE] = role
-        queue = service.queue if service is not None and service.kind == "worker" else self.plan.runtime_queue
-        if queue is not None:
-            env[contract.QUEUE_URL] = self.queue_urls[queue]
         if service is not None:
-            if self.plan.api_base_path(service):
-                env[contract.BASE_PATH] = self.plan.api_base_path(service)
-            if service.kind == "worker":
-                env.update({contract.WORKER_MODE: self.plan.worker_mode,
-                            contract.WORKER_TIMEOUT: str(service.timeout),
-                            contract.WORKER_CONCURRENCY: str(service.concurrency)})
             env.update(service.env)
         return env
 
@@ -268,8 +255,6 @@ class Up:
             scheduler_env = env.for_role("scheduler")
 
             def invoke(event: dict[str, Any]) -> Child:
-                import json
-
                 return Child("scheduler", [sys.executable, "-m", "flowbuilder.runtime.scheduler"], scheduler_env,
                              self.logs, stdin=json.dumps(event))
 
