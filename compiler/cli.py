@@ -157,12 +157,6 @@ def up(spec_file: str, profile: str, environment: str, database_url: str | None,
     sys.exit(code)
 
 
-def _duration(value: str) -> float:
-    from .scalars import parse_duration
-
-    return float(parse_duration(value))
-
-
 @cli.command()
 @click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
               type=click.Path(dir_okay=False), help="The spec to estimate.")
@@ -189,9 +183,10 @@ def cost(spec_file: str, profile: str, environment: str, compare: str | None, ex
     from .cost.usage import Usage
     from .diagnostics import Invalid, format_text
     from .emit import LimitError
+    from .scalars import parse_duration
 
     try:
-        duration = _duration(avg_duration)
+        duration = float(parse_duration(avg_duration))
     except ValueError as exc:
         _fail(f"--avg-duration {avg_duration!r}: {exc}")
         return

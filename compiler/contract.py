@@ -49,6 +49,7 @@ LAMBDA_HANDLERS = {
 SCHEDULE_EVENT = "schedule"
 SWEEP_EVENT = "sweep"
 SWEEP_MINUTES = 5  # how often the sweeper runs
+SWEEP_RATE = f"rate({SWEEP_MINUTES} minutes)"
 
 # Worker mode per profile dispatch: a long-polling service, or one task per message started by a Pipe.
 WORKER_MODES = {"autoscaled-service": "poll", "pipe": "once"}

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Literal
 
+from .. import contract
 from ..build import Compiled
 from ..local.cron import Cron, rate_seconds
 from ..plan import Plan, ServicePlan
@@ -225,7 +226,7 @@ def function(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
     arch = (props.get("Architectures") or ["x86_64"])[0]
     if rid == "SchedulerFunction":
         schedules = [s for s in ctx.plan.schedules if s.enabled]
-        invocations = monthly_firings("rate(5 minutes)", "UTC") + sum(
+        invocations = monthly_firings(contract.SWEEP_RATE, "UTC") + sum(
             monthly_firings(s.expression, s.timezone) for s in schedules)
         kind: Kind = "idle"
         what = f"{invocations:,.0f} scheduler and sweeper runs"

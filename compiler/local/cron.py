@@ -12,6 +12,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from ..checks.schedules import DAYS, FIELDS, MONTHS, Field, check_cron, check_rate
@@ -141,10 +142,17 @@ class Timetable:
     zone: ZoneInfo
     start: datetime
 
-    def next_after(self, after: datetime) -> datetime | None:
+    @cached_property
+    def _every(self) -> timedelta | Cron:
+        """Parsed once: a rate's interval, or the cron."""
         if self.expression.startswith("rate("):
-            every = timedelta(seconds=rate_seconds(self.expression))
-            if after < self.start:
-                return self.start
-            return self.start + every * ((after - self.start) // every + 1)
-        return Cron.parse(self.expression).next_after(after, self.zone)
+            return timedelta(seconds=rate_seconds(self.expression))
+        return Cron.parse(self.expression)
+
+    def next_after(self, after: datetime) -> datetime | None:
+        every = self._every
+        if isinstance(every, Cron):
+            return every.next_after(after, self.zone)
+        if after < self.start:
+            return self.start
+        return self.start + every * ((after - self.start) // every + 1)

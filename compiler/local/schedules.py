@@ -23,7 +23,7 @@ SWEEPER = "sweeper"
 def timetables(plan: Plan, start: datetime) -> dict[str, Timetable]:
     """Every enabled schedule's timetable, and the sweeper's (first run one interval after start)."""
     tables = {s.name: Timetable(s.expression, ZoneInfo(s.timezone), start) for s in plan.schedules if s.enabled}
-    tables[SWEEPER] = Timetable(f"rate({contract.SWEEP_MINUTES} minutes)", ZoneInfo("UTC"),
+    tables[SWEEPER] = Timetable(contract.SWEEP_RATE, ZoneInfo("UTC"),
                                 start + timedelta(minutes=contract.SWEEP_MINUTES))
     return tables
 
