@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -33,11 +37,13 @@ def run_fbc(*args: str, cwd: Path | None = None) -> Result:
         os.chdir(old)
 
 
+FBC = [sys.executable, "-c", "from flowbuilder.compiler.cli import main; main()"]  # the console script's entry
+
+
 def run_fbc_process(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-                    ) -> subprocess.CompletedProcess[str]:
+                    timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """fbc as a user runs it: a new interpreter through the console script's entry point."""
-    return subprocess.run([sys.executable, "-c", "from flowbuilder.compiler.cli import main; main()", *args],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([*FBC, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture
@@ -72,6 +78,37 @@ def moto_server() -> Iterator[str]:
     yield url
     proc.terminate()
     proc.wait(timeout=10)
+
+
+Respond = Callable[[BaseHTTPRequestHandler, Any], tuple[int, Any]]
+
+
+def json_server(respond: Respond) -> tuple[ThreadingHTTPServer, str]:
+    """A local HTTP endpoint for workflow steps, serving until shut down; (server, base URL).
+    `respond(request, body)` gets the parsed JSON body and returns (status, JSON answer or None for none)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+            status, answer = respond(self, body)
+            self.send_response(status)
+            if answer is None:
+                self.end_headers()
+                return
+            payload = json.dumps(answer).encode()
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def fresh_postgres_url() -> str:

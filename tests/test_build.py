@@ -13,7 +13,7 @@ import pytest
 import troposphere
 
 from build_helpers import MATRIX, SPECS, compiled, resources, template
-from conftest import REPO, run_fbc
+from conftest import REPO, run_fbc, run_fbc_process
 from flowbuilder.compiler import contract
 from flowbuilder.compiler.build import compile_spec
 from flowbuilder.compiler.naming import GLOBAL_IDS, KIND_SUFFIXES, pascal
@@ -361,9 +361,8 @@ def test_secret_values_never_reach_a_template(tmp_path: Path) -> None:
     spec.write_text(SPECS["full"].read_text("utf-8"), "utf-8")
     out = tmp_path / "out"
     for profile in ("standard", "ultra"):
-        proc = subprocess.run([sys.executable, "-c", "from flowbuilder.compiler.cli import main; main()", "build",
-                               "-f", str(spec), "--profile", profile, "--env", "prod", "-o", str(out)],
-                              env=env, capture_output=True, text=True, timeout=120)
+        proc = run_fbc_process("build", "-f", str(spec), "--profile", profile, "--env", "prod", "-o", str(out),
+                               env=env)
         assert proc.returncode == 0, proc.stderr
         assert sentinel not in proc.stdout + proc.stderr
     for file in out.iterdir():

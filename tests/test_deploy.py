@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import boto3
 import pytest
 
-from conftest import REPO, free_port
+from conftest import REPO, free_port, run_fbc_process
 from specgen import generate
 
 NETWORK = ["--param", "VpcId=vpc-0abc", "--param", "SubnetIds=subnet-1,subnet-2"]
@@ -39,8 +38,7 @@ def aws(moto_server: str, tmp_path: Path) -> dict[str, str]:
 
 
 def fbc(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from flowbuilder.compiler.cli import main; main()", *args],
-                          env=env, capture_output=True, text=True, timeout=300)
+    return run_fbc_process(*args, env=env, timeout=300)
 
 
 def _client(env: dict[str, str], service: str, region: str) -> object:

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from conftest import REPO, free_port, fresh_postgres_url
+from conftest import FBC, REPO, free_port, fresh_postgres_url, json_server, run_fbc_process
 from flowbuilder.compiler.build import plan_spec
 from flowbuilder.compiler.local.workers import EMPTY_SECONDS, PollPool
 
@@ -47,27 +45,14 @@ class Sink:
         self.keys: list[str] = []
         self.delay = delay
         self.started = threading.Event()
-        sink = self
+        self.server, base = json_server(self.respond)
+        self.url = f"{base}/step"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                sink.keys.append(self.headers["Idempotency-Key"])
-                sink.started.set()
-                time.sleep(sink.delay)
-                reply = json.dumps({"got": json.loads(body or b"null")}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/step"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def respond(self, request: BaseHTTPRequestHandler, body: Any) -> tuple[int, Any]:
+        self.keys.append(request.headers["Idempotency-Key"])
+        self.started.set()
+        time.sleep(self.delay)
+        return 200, {"got": body}
 
     def close(self) -> None:
         self.server.shutdown()
@@ -80,9 +65,8 @@ class Up:
     def __init__(self, cwd: Path, *args: str, port: int | None = None) -> None:
         self.port = port or free_port()
         env = {**os.environ, "FLOWBUILDER_HTTP_ALLOWLIST": "127.0.0.1/32", "NO_COLOR": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", "from flowbuilder.compiler.cli import main; main()", "up", "--port",
-             str(self.port), *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen([*FBC, "up", "--port", str(self.port), *args], cwd=cwd, env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -258,9 +242,7 @@ def test_sigterm_mid_execution_then_restart_completes_it(app_dir: Path, started:
 
 @pytest.mark.parametrize("profile", ["standard", "ultra"])
 def test_smoke_on_the_repository_spec(profile: str) -> None:
-    done = subprocess.run([sys.executable, "-c", "from flowbuilder.compiler.cli import main; main()", "up",
-                           "--smoke", "--profile", profile, "--port", str(free_port())],
-                          cwd=REPO, capture_output=True, text=True, timeout=180)
+    done = run_fbc_process("up", "--smoke", "--profile", profile, "--port", str(free_port()), cwd=REPO, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "smoke: passed" in done.stdout
     assert "output {'message': 'hello from fbc up'}" in done.stdout
@@ -296,9 +278,7 @@ def test_an_unreachable_database_is_one_line(app_dir: Path) -> None:
 
 
 def test_smoke_without_an_api_is_refused_before_starting() -> None:
-    done = subprocess.run([sys.executable, "-c", "from flowbuilder.compiler.cli import main; main()", "up",
-                           "--smoke", "-f", str(REPO / "tests" / "specs" / "minimal.yaml")],
-                          capture_output=True, text=True, timeout=60)
+    done = run_fbc_process("up", "--smoke", "-f", str(REPO / "tests" / "specs" / "minimal.yaml"))
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == "fbc: --smoke needs a service with runtime: api and one with runtime: worker\n"
 

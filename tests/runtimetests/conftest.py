@@ -10,14 +10,14 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from conftest import fresh_postgres_url
+from conftest import fresh_postgres_url, json_server
 from flowbuilder.runtime import executions
 from flowbuilder.runtime.db.models import Workflow
 from flowbuilder.runtime.db.session import migrate, sessions
@@ -80,34 +80,16 @@ def sink() -> Iterator[Sink]:
     state = Sink(url="")
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"null")
-            with lock:
-                if state.fail_next:
-                    state.fail_next -= 1
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                state.keys[self.headers.get("Idempotency-Key", "")] += 1
-                state.bodies.append(body)
-            payload = json.dumps({"echo": body, "path": self.path}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+    def respond(request: BaseHTTPRequestHandler, body: Any) -> tuple[int, Any]:
+        with lock:
+            if state.fail_next:
+                state.fail_next -= 1
+                return 503, None
+            state.keys[request.headers.get("Idempotency-Key", "")] += 1
+            state.bodies.append(body)
+        return 200, {"echo": body, "path": request.path}
 
-        do_GET = do_POST
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server, state.url = json_server(respond)
     yield state
     server.shutdown()
 

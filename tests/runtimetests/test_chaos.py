@@ -9,7 +9,6 @@ in both modes it calls the sweeper every two seconds, as the sweeper schedule do
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -19,13 +18,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from conftest import fresh_postgres_url
+from conftest import fresh_postgres_url, json_server
 from flowbuilder.runtime import executions
 from flowbuilder.runtime.db.models import Execution, StepRun
 from flowbuilder.runtime.queue import Queue
@@ -42,34 +41,20 @@ class IdempotentSink:
     def __init__(self) -> None:
         self.effects: Counter[str] = Counter()
         self.replays: Counter[str] = Counter()
-        self.answers: dict[str, bytes] = {}
+        self.answers: dict[str, Any] = {}
         self.lock = threading.Lock()
-        sink = self
+        self.server, self.url = json_server(self.respond)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                key = self.headers.get("Idempotency-Key", "")
-                time.sleep(random.uniform(0, 0.05))  # room for a kill between request and record
-                with sink.lock:
-                    if key in sink.answers:
-                        sink.replays[key] += 1
-                    else:
-                        sink.effects[key] += 1
-                        sink.answers[key] = json.dumps({"echo": json.loads(body or b"null"), "path": "/hook"}).encode()
-                    answer = sink.answers[key]
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def respond(self, request: BaseHTTPRequestHandler, body: Any) -> tuple[int, Any]:
+        key = request.headers.get("Idempotency-Key", "")
+        time.sleep(random.uniform(0, 0.05))  # room for a kill between request and record
+        with self.lock:
+            if key in self.answers:
+                self.replays[key] += 1
+            else:
+                self.effects[key] += 1
+                self.answers[key] = {"echo": body, "path": "/hook"}
+            return 200, self.answers[key]
 
 
 @pytest.fixture
