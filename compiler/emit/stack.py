@@ -91,6 +91,17 @@ def arn(service: str, resource: str) -> Sub:
     return Sub(f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}")
 
 
+def skip_checks(resource: AWSObject, *reasons: tuple[str, str]) -> None:
+    """Record checkov suppressions on the resource that carries the trade-off: (check ID, why it is right
+    here). `fbc build` counts them and `fbc diff` shows added ones as security changes, so each needs a
+    reason a reviewer can judge."""
+    metadata = dict(getattr(resource, "Metadata", None) or {})
+    skips = list(metadata.get("checkov", {}).get("skip", []))
+    skips += [{"id": check, "comment": comment} for check, comment in reasons]
+    metadata["checkov"] = {"skip": sorted(skips, key=lambda s: s["id"])}
+    resource.Metadata = metadata
+
+
 def statement(sid: str, actions: list[str], resources: list[Any], **extra: Any) -> dict[str, Any]:
     return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resources, **extra}
 
