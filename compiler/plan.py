@@ -15,7 +15,8 @@ from . import contract
 from .checks.naming import queue_name
 from .naming import pascal
 from .profiles import ProfileSpec, ResolvedProfile
-from .spec import App, WebService, WorkerService
+from .scalars import ENV_PLACEHOLDER
+from .spec import PRODUCTION_ENVIRONMENTS, App, WebService, WorkerService
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ class Plan:
     services: tuple[ServicePlan, ...]
     schedules: tuple[SchedulePlan, ...]
     alert_email: str | None
+    certificate_arn: str | None = None  # the HTTPS listener's certificate, when the spec names one
+    https_required: bool = False  # production: the load balancer serves HTTPS only
 
     def queue(self, name: str) -> QueuePlan:
         return next(q for q in self.queues if q.name == name)
@@ -147,8 +150,9 @@ class Plan:
         return env
 
     def api_base_path(self, service: ServicePlan) -> str:
-        """The path prefix the API serves under: the load balancer's path rule; a function URL has none."""
-        if service.role != "api" or service.path == "/" or self.policy.web.serving == "function-url":
+        """The path prefix the API serves under: its spec path, which the load balancer (standard) and CloudFront
+        (ultra) route to it with the prefix kept; the function URL answers under the same path."""
+        if service.role != "api" or service.path == "/":
             return ""
         return service.path
 
@@ -159,6 +163,11 @@ def _expression(cron: str | None, rate: str | None) -> str:
         return body if body.startswith("cron(") else f"cron({body})"
     body = (rate or "").strip()
     return body if body.startswith("rate(") else f"rate({body})"
+
+
+def _secrets(secrets: dict[str, str], environment: str) -> tuple[tuple[str, str], ...]:
+    """(variable, reference) sorted, with `${env}` in each reference replaced by the environment's name."""
+    return tuple(sorted((k, v.replace(ENV_PLACEHOLDER, environment)) for k, v in secrets.items()))
 
 
 def make_plan(app: App, profile: ResolvedProfile, environment: str) -> Plan:
@@ -184,7 +193,7 @@ def make_plan(app: App, profile: ResolvedProfile, environment: str) -> Plan:
             image=s.image or spec.runtime.image,
             image_parameter="RuntimeImage" if s.runtime else f"{pascal(s_name)}Image",
             command=tuple(s.command) if s.command else None, cpu=s.cpu, memory=s.memory,
-            env=tuple(sorted(s.env.items())), secrets=tuple(sorted(s.secrets.items())),
+            env=tuple(sorted(s.env.items())), secrets=_secrets(s.secrets, environment),
             stop_timeout=s.stop_timeout, scaling_min=s.scaling.min, scaling_max=s.scaling.max,
             target_cpu=s.scaling.target_cpu, target_memory=s.scaling.target_memory,
         )
@@ -213,9 +222,10 @@ def make_plan(app: App, profile: ResolvedProfile, environment: str) -> Plan:
         stack_name=f"{name}-{environment}",
         description=(app.metadata.description or f"Flow Builder application {name}")[:900],
         tags=tags, runtime_image=spec.runtime.image, runtime_env=tuple(sorted(spec.runtime.env.items())),
-        runtime_secrets=tuple(sorted(spec.runtime.secrets.items())),
+        runtime_secrets=_secrets(spec.runtime.secrets, environment),
         runtime_queue=runtime_queues[0] if runtime_queues else None,
         database=DatabasePlan(engine_version=spec.database.version, name=spec.database.name,
                               storage=spec.database.storage),
         queues=queues, services=tuple(services), schedules=schedules, alert_email=spec.alerts.email,
+        certificate_arn=spec.https.certificate_arn, https_required=environment in PRODUCTION_ENVIRONMENTS,
     )

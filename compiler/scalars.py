@@ -109,12 +109,16 @@ DB_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 LABEL_KEY_PATTERN = r"^([a-z0-9.-]+/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$"
 # A secret is referenced, never given: a Secrets Manager ARN (optionally ':json-key:version-stage:version-id'),
 # an SSM parameter ARN, or an SSM parameter name starting with '/'.
+# A name may hold `${env}`, replaced by the environment's name, so each environment reads its own secret.
+ENV_PLACEHOLDER = "${env}"
 SECRET_REF_PATTERN = (
-    r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+"
+    r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:([A-Za-z0-9/_+=.@-]|\$\{env\})+"
     r"(:[A-Za-z0-9_.-]*:[A-Za-z0-9_-]*:[A-Za-z0-9-]*)?"
-    r"|arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/[A-Za-z0-9/_.-]+"
-    r"|/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)$"
+    r"|arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/([A-Za-z0-9/_.-]|\$\{env\})+"
+    r"|/([A-Za-z0-9_.-]|\$\{env\})+(/([A-Za-z0-9_.-]|\$\{env\})+)*)$"
 )
+# An ACM certificate for the load balancer's HTTPS listener.
+CERTIFICATE_PATTERN = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$"
 
 PATTERN_HELP = {
     NAME_PATTERN: "is not a valid name: 1-32 lowercase letters, digits and '-', starting with a letter "
@@ -126,6 +130,7 @@ PATTERN_HELP = {
     PATH_PATTERN: "is not an HTTP path starting with '/'",
     DB_NAME_PATTERN: "is not a valid PostgreSQL database name (lowercase letters, digits, '_', at most 63)",
     LABEL_KEY_PATTERN: "is not a valid label key",
+    CERTIFICATE_PATTERN: "is not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)",
     SECRET_REF_PATTERN: "is not a secret reference: give an SSM parameter name ('/app/prod/api-key') or a "
                         "Secrets Manager or SSM ARN, never the secret's value",
 }
@@ -139,4 +144,5 @@ DbName = Annotated[str, StringConstraints(pattern=DB_NAME_PATTERN)]
 LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN)]
 LabelValue = Annotated[str, StringConstraints(max_length=256)]
 SecretRef = Annotated[str, StringConstraints(pattern=SECRET_REF_PATTERN, max_length=2048)]
+CertificateArn = Annotated[str, StringConstraints(pattern=CERTIFICATE_PATTERN, max_length=2048)]
 Port = Annotated[int, Field(ge=1, le=65535)]

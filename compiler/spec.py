@@ -14,6 +14,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from .scalars import (
+    CertificateArn,
     DbName,
     Duration,
     EnvName,
@@ -50,9 +51,13 @@ Env = Annotated[
 Secrets = Annotated[
     dict[EnvName, SecretRef],
     Field(description="Environment variables filled from secrets at start-up: an SSM parameter name "
-                      "('/app/prod/api-key') or a Secrets Manager or SSM parameter ARN. Never the value.",
-          examples=[{"API_KEYS": "/flow-builder/prod/api-keys"}]),
+                      "('/app/prod/api-key') or a Secrets Manager or SSM parameter ARN. Never the value. "
+                      "'${env}' in a reference is replaced by the environment's name, so environments do not "
+                      "share secrets.",
+          examples=[{"API_KEYS": "/flow-builder/${env}/api-keys"}]),
 ]
+# Environments whose load balancer must serve HTTPS: bearer API keys never cross the internet in cleartext.
+PRODUCTION_ENVIRONMENTS = ("prod", "production")
 
 
 class Metadata(Model):
@@ -242,6 +247,16 @@ class Schedule(Model):
         return self
 
 
+class Https(Model):
+    """HTTPS on the load balancer (standard profile)."""
+
+    certificate_arn: CertificateArn | None = Field(
+        None, description="ACM certificate, in the stack's region, for the HTTPS listener; HTTP then redirects "
+                          "to HTTPS. Required in prod (here, in the prod overlay, or as the CertificateArn "
+                          "parameter at deploy time); dev and staging may serve plain HTTP without one.",
+        examples=["arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"])
+
+
 class Alerts(Model):
     """Where alarm notifications go."""
 
@@ -314,6 +329,7 @@ class Environment(Model):
                                                    description="Schedule overrides by name.")
     database: DatabaseOverlay | None = Field(None, description="Database overrides.")
     alerts: Alerts | None = Field(None, description="Alert overrides.")
+    https: Https | None = Field(None, description="HTTPS overrides (a certificate per environment).")
 
 
 class AppSpec(Model):
@@ -326,6 +342,7 @@ class AppSpec(Model):
     services: dict[Name, Service] = Field(default_factory=dict, description="Web services and workers by name.")
     schedules: dict[Name, Schedule] = Field(default_factory=dict, description="Scheduled workflows by name.")
     alerts: Alerts = Field(default_factory=Alerts, description="Alarm notification settings (SNS topic).")
+    https: Https = Field(default_factory=Https, description="HTTPS on the load balancer (standard profile).")
     environments: dict[Name, Environment] = Field(
         default_factory=dict, description="Per-environment overrides (dev, staging, prod, ...).")
 

@@ -17,6 +17,9 @@ spec:
   region: {region}
   runtime:
     image: {account}.dkr.ecr.{region}.amazonaws.com/{name}-runtime:0.1.0
+    secrets:
+      # One SSM SecureString per environment: ${{env}} becomes dev, staging, prod.
+      API_KEYS: /{name}/${{env}}/api-keys
   database:
     engine: postgres
     version: "16"

@@ -22,6 +22,7 @@ from .references import (
 )
 from .resources import fargate_sizes, fifo_options, visibility_covers_timeout
 from .schedules import schedule_expressions, schedule_timezones
+from .serving import web_services_can_start
 
 Check = Callable[[CheckContext], Iterable[Diagnostic]]
 
@@ -41,6 +42,7 @@ CHECKS: tuple[Check, ...] = (
     schedule_timezones,
     lambda_images_in_ecr,
     lambda_memory,
+    web_services_can_start,
 )
 
 

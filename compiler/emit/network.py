@@ -12,16 +12,38 @@ from .stack import NetworkRefs, Stack
 VPC_CIDR = ipaddress.ip_network("10.0.0.0/16")
 # /24 public subnets from 10.0.0.0, /20 private from 10.0.16.0, /24 database from 10.0.128.0.
 NAT_INSTANCE_TYPE = "t4g.nano"
+# Resolved by EC2 when an instance launches, not by CloudFormation on every stack operation: a newly
+# published AMI changes nothing in the template, so it never replaces the running NAT.
+NAT_AMI = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+# Forwarding and masquerading come first, from the kernel and nftables, before anything that can fail (the
+# instance may boot before its Elastic IP is attached, so a package install can fail for minutes); making
+# them survive a reboot comes last. Whether AL2023's image ships the nft tool is not stated in AWS's docs,
+# so iptables (installed with retries) masquerades when nft cannot.
 NAT_USER_DATA = """#!/bin/bash
-set -euo pipefail
-dnf install -y iptables-services
-echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/90-nat.conf
-sysctl --system
+sysctl -w net.ipv4.ip_forward=1
+sysctl -w net.ipv4.conf.all.send_redirects=0
 iface=$(ip route show default | awk '{print $5; exit}')
-iptables -t nat -A POSTROUTING -o "$iface" -j MASQUERADE
-iptables -F FORWARD
-service iptables save
-systemctl enable --now iptables
+masquerading=no
+if command -v nft >/dev/null 2>&1 \\
+  && nft add table ip nat \\
+  && nft 'add chain ip nat postrouting { type nat hook postrouting priority 100 ; }' \\
+  && nft add rule ip nat postrouting oifname "$iface" masquerade; then
+  masquerading=nft
+fi
+for attempt in $(seq 1 30); do
+  dnf install -y iptables-services && break
+  sleep 10
+done
+if [ "$masquerading" = no ]; then
+  iptables -t nat -A POSTROUTING -o "$iface" -j MASQUERADE
+  iptables -F FORWARD
+fi
+printf 'net.ipv4.ip_forward = 1\\nnet.ipv4.conf.all.send_redirects = 0\\n' > /etc/sysctl.d/90-nat.conf
+if [ "$masquerading" = nft ]; then
+  nft list ruleset > /etc/sysconfig/nftables.conf && systemctl enable nftables
+else
+  service iptables save && systemctl enable iptables
+fi
 """
 
 
@@ -56,11 +78,12 @@ def _nat_gateways(stack: Stack, public: list[ec2.Subnet], count: int) -> list[Re
 
 
 def _nat_instance(stack: Stack, public: list[ec2.Subnet]) -> Ref:
-    """The cheapest way out for dev: one t4g.nano forwarding for the private subnets (no redundancy)."""
-    ami = stack.parameter(
-        "NatInstanceAmi", Type="AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
-        Default="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64",
-        Description="Image of the NAT instance (Amazon Linux 2023, arm64).")
+    """The cheapest way out for dev: one t4g.nano forwarding for the private subnets (no redundancy).
+
+    The instance owns its network interface and the routes name the instance, so any replacement (a new
+    instance type, new user data) works: CloudFormation creates the new instance, moves the Elastic IP and
+    the routes to it, then deletes the old one. A pre-made interface at device index 0 could not be attached
+    to the replacement while the old instance holds it, and every later update would fail."""
     group = stack.add(ec2.SecurityGroup(
         "NatInstanceSecurityGroup", GroupDescription="NAT instance: forwards traffic from the VPC",
         VpcId=Ref("Vpc"),
@@ -68,26 +91,23 @@ def _nat_instance(stack: Stack, public: list[ec2.Subnet]) -> Ref:
                                                     Description="traffic to forward, from inside the VPC")],
         SecurityGroupEgress=[ec2.SecurityGroupRule(IpProtocol="-1", CidrIp="0.0.0.0/0",
                                                    Description="forwarded traffic to the internet")]))
-    interface = stack.add(ec2.NetworkInterface(
-        "NatInstanceInterface", SubnetId=Ref(public[0]), GroupSet=[Ref(group)], SourceDestCheck=False,
-        Description="NAT instance interface (forwards, so source/destination check is off)"))
-    eip = stack.add(ec2.EIP("NatInstanceEip", Domain="vpc", DependsOn="VpcGatewayAttachment"))
-    stack.add(ec2.EIPAssociation("NatInstanceEipAssociation", AllocationId=GetAtt(eip, "AllocationId"),
-                                 NetworkInterfaceId=Ref(interface)))
     template = stack.add(ec2.LaunchTemplate(
         "NatInstanceLaunchTemplate",
         LaunchTemplateData=ec2.LaunchTemplateData(
+            ImageId=NAT_AMI,
             MetadataOptions=ec2.MetadataOptions(HttpTokens="required", HttpEndpoint="enabled"),
             BlockDeviceMappings=[ec2.LaunchTemplateBlockDeviceMapping(
                 DeviceName="/dev/xvda", Ebs=ec2.EBSBlockDevice(Encrypted=True, VolumeType="gp3", VolumeSize=8,
                                                                DeleteOnTermination=True))])))
-    stack.add(ec2.Instance(
-        "NatInstance", ImageId=Ref(ami), InstanceType=NAT_INSTANCE_TYPE,
+    instance = stack.add(ec2.Instance(
+        "NatInstance", InstanceType=NAT_INSTANCE_TYPE,
         LaunchTemplate=ec2.LaunchTemplateSpecification(
             LaunchTemplateId=Ref(template), Version=GetAtt(template, "LatestVersionNumber")),
-        NetworkInterfaces=[ec2.NetworkInterfaceProperty(NetworkInterfaceId=Ref(interface), DeviceIndex="0")],
+        SubnetId=Ref(public[0]), SecurityGroupIds=[Ref(group)], SourceDestCheck=False,
         UserData=Base64(NAT_USER_DATA)))
-    return Ref(interface)
+    # A stable address for the far ends that allow-list it; it follows a replaced instance.
+    stack.add(ec2.EIP("NatInstanceEip", Domain="vpc", InstanceId=Ref(instance), DependsOn="VpcGatewayAttachment"))
+    return Ref(instance)
 
 
 def new_vpc(stack: Stack) -> NetworkRefs:
@@ -106,8 +126,8 @@ def new_vpc(stack: Stack) -> NetworkRefs:
 
     nat = stack.plan.policy.network.nat
     if nat == "instance":
-        interface = _nat_instance(stack, public)
-        targets = [{"NetworkInterfaceId": interface}] * azs
+        instance = _nat_instance(stack, public)
+        targets = [{"InstanceId": instance}] * azs
     elif nat in ("gateway-per-az", "single-gateway"):
         gateways = _nat_gateways(stack, public, azs if nat == "gateway-per-az" else 1)
         targets = [{"NatGatewayId": gateways[i % len(gateways)]} for i in range(azs)]

@@ -17,6 +17,9 @@ from .stack import Stack, role, statement
 
 TIMEOUT = 300  # seconds: a sweep may re-enqueue many executions
 MEMORY = 512
+# Lambda's own retries of a failed asynchronous invocation (its default, stated). Each schedule event is
+# idempotent (one execution per schedule and scheduled time), so a retry never starts a workflow twice.
+ASYNC_RETRIES = 2
 
 
 def _target(stack: Stack, fn: Any, invoker: Any, dead_letter: Any, payload: dict[str, Any],
@@ -42,8 +45,14 @@ def emit(stack: Stack) -> None:
     env.update(dict(plan.runtime_env))
     for name, reference in plan.runtime_secrets:
         env[f"{contract.SECRET_REF_PREFIX}{name}"] = reference
+    # One queue for every way an invocation can fail: Scheduler could not deliver it (the schedule's dead-letter
+    # config), or the handler raised on each of Lambda's asynchronous attempts (the on-failure destination).
+    # Either way the event lands here and its alarm fires; without the destination Lambda drops it silently.
+    dead_letter = stack.add(sqs.Queue("SchedulerDeadLetterQueue", QueueName=stack.name("scheduler-dlq"),
+                                      SqsManagedSseEnabled=True, MessageRetentionPeriod=14 * 86400))
     statements = [statement("SendExecutions", ["sqs:SendMessage", "sqs:GetQueueAttributes"],
                             [GetAtt(queue, "Arn")]),
+                  statement("SendFailures", ["sqs:SendMessage"], [GetAtt(dead_letter, "Arn")]),
                   *stack.database.read_statements,
                   *_read_secrets([ref for _, ref in plan.runtime_secrets])]
     vpc = None
@@ -65,9 +74,11 @@ def emit(stack: Stack) -> None:
     fn = function(stack, image, statements, timeout=TIMEOUT, handler=contract.LAMBDA_HANDLERS["scheduler"],
                   extra_env=env, logical="Scheduler", vpc=vpc)
     stack.scheduler_function = fn
+    stack.add(awslambda.EventInvokeConfig(
+        "SchedulerInvokeConfig", FunctionName=Ref(fn), Qualifier="$LATEST", MaximumRetryAttempts=ASYNC_RETRIES,
+        MaximumEventAgeInSeconds=3600, DestinationConfig=awslambda.DestinationConfig(
+            OnFailure=awslambda.OnFailure(Destination=GetAtt(dead_letter, "Arn")))))
 
-    dead_letter = stack.add(sqs.Queue("SchedulerDeadLetterQueue", QueueName=stack.name("scheduler-dlq"),
-                                      SqsManagedSseEnabled=True, MessageRetentionPeriod=14 * 86400))
     invoker = role(stack, "SchedulerRole", "scheduler.amazonaws.com", [
         statement("InvokeScheduler", ["lambda:InvokeFunction"], [GetAtt(fn, "Arn")]),
         statement("DeadLetters", ["sqs:SendMessage"], [GetAtt(dead_letter, "Arn")]),
@@ -87,7 +98,8 @@ def emit(stack: Stack) -> None:
         ScheduleExpression=contract.SWEEP_RATE, FlexibleTimeWindow=scheduler.FlexibleTimeWindow(Mode="OFF"),
         State="ENABLED", Target=_target(stack, fn, invoker, dead_letter, {"type": contract.SWEEP_EVENT},
                                         max_attempts=0, max_age=300)))
-    alarm(stack, "SchedulerDeadLetterAlarm", "A scheduled invocation failed all its retries",
+    alarm(stack, "SchedulerDeadLetterAlarm", "A scheduler invocation failed: not delivered, or the handler failed "
+                                             "all its attempts (the message holds the event and the error)",
           Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
           dimensions={"QueueName": GetAtt(dead_letter, "QueueName")},
           Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold")

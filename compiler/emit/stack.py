@@ -57,6 +57,7 @@ class Stack:
     alert_topic: Any | None = None
     queues: dict[str, QueueRefs] = field(default_factory=dict)
     cluster: Any | None = None
+    capacity_providers: str | None = None  # logical ID of the cluster's capacity provider associations
     task_definitions: dict[str, Any] = field(default_factory=dict)  # service name -> AWS::ECS::TaskDefinition
     task_roles: dict[str, list[Any]] = field(default_factory=dict)  # service name -> roles a Pipe passes
     task_security_group: Any | None = None

@@ -110,8 +110,11 @@ def cluster(stack: Stack) -> None:
     insights = "enabled" if policy.monitoring.dashboard else "disabled"
     stack.cluster = stack.add(ecs.Cluster("Cluster", ClusterSettings=[
         ecs.ClusterSetting(Name="containerInsights", Value=insights)]))
+    # Whatever names a capacity provider depends on this association (ecs_service, workers.pipe): on create
+    # it must exist first, on delete ECS refuses to remove a provider still in use by a service.
+    stack.capacity_providers = "ClusterCapacityProviders"
     stack.add(ecs.ClusterCapacityProviderAssociations(
-        "ClusterCapacityProviders", Cluster=Ref(stack.cluster), CapacityProviders=["FARGATE", "FARGATE_SPOT"],
+        stack.capacity_providers, Cluster=Ref(stack.cluster), CapacityProviders=["FARGATE", "FARGATE_SPOT"],
         DefaultCapacityProviderStrategy=[ecs.CapacityProviderStrategy(
             CapacityProvider=policy.workers.capacity, Weight=1)]))
     assert stack.network is not None
@@ -123,6 +126,21 @@ def cluster(stack: Stack) -> None:
     for service in stack.plan.services:
         if runs_on_ecs(stack, service):
             task_definition(stack, service)
+
+
+# Fargate Spot sends SIGTERM two minutes before it reclaims a task, and Fargate allows at most 120 s between
+# SIGTERM and SIGKILL: on Spot the runtime gets all of it to finish its step and release the execution.
+SPOT_STOP_TIMEOUT = 120
+
+
+def capacity(stack: Stack, service: ServicePlan) -> str:
+    """The capacity provider a service's tasks run on: workers follow the profile, web services stay on
+    on-demand Fargate (a reclaimed web task drops requests)."""
+    return stack.plan.policy.workers.capacity if service.kind == "worker" else "FARGATE"
+
+
+def stop_timeout(stack: Stack, service: ServicePlan) -> int:
+    return SPOT_STOP_TIMEOUT if capacity(stack, service) == "FARGATE_SPOT" else service.stop_timeout
 
 
 def task_definition(stack: Stack, service: ServicePlan) -> None:
@@ -153,7 +171,7 @@ def task_definition(stack: Stack, service: ServicePlan) -> None:
         "Name": service.name, "Image": image, "Essential": True,
         "Environment": [ecs.Environment(Name=k, Value=v) for k, v in role_environment(stack, service, on_lambda=False)],
         "Secrets": [ecs.Secret(Name=k, ValueFrom=v) for k, v in secrets],
-        "StopTimeout": service.stop_timeout,
+        "StopTimeout": stop_timeout(stack, service),
         "LogConfiguration": ecs.LogConfiguration(LogDriver="awslogs", Options={
             "awslogs-group": Ref(log_group), "awslogs-region": Ref("AWS::Region"),
             "awslogs-stream-prefix": service.name}),
@@ -180,20 +198,22 @@ def security_groups(stack: Stack, service: ServicePlan) -> list[Any]:
     return groups
 
 
-def ecs_service(stack: Stack, service: ServicePlan, *, capacity: str, **extra: Any) -> Any:
+def ecs_service(stack: Stack, service: ServicePlan, *, depends_on: tuple[str, ...] = (), **extra: Any) -> Any:
     """An ECS service for `service`, deployed with a circuit breaker that rolls back failed deployments."""
-    assert stack.network is not None
+    assert stack.network is not None and stack.capacity_providers is not None
     resource = stack.add(ecs.Service(
         f"{service.id}Service", Cluster=Ref(stack.cluster), TaskDefinition=Ref(stack.task_definitions[service.name]),
         DesiredCount=service.scaling_min,
-        CapacityProviderStrategy=[ecs.CapacityProviderStrategyItem(CapacityProvider=capacity, Weight=1)],
+        CapacityProviderStrategy=[ecs.CapacityProviderStrategyItem(CapacityProvider=capacity(stack, service),
+                                                                   Weight=1)],
         NetworkConfiguration=ecs.NetworkConfiguration(AwsvpcConfiguration=ecs.AwsvpcConfiguration(
             Subnets=stack.network.task_subnets, SecurityGroups=security_groups(stack, service),
             AssignPublicIp="ENABLED" if stack.network.assign_public_ip else "DISABLED")),
         DeploymentConfiguration=ecs.DeploymentConfiguration(
             DeploymentCircuitBreaker=ecs.DeploymentCircuitBreaker(Enable=True, Rollback=True),
             MaximumPercent=200, MinimumHealthyPercent=100),
-        PropagateTags="SERVICE", EnableECSManagedTags=True, **extra))
+        PropagateTags="SERVICE", EnableECSManagedTags=True, DependsOn=[stack.capacity_providers, *depends_on],
+        **extra))
     stack.ecs_services[service.name] = resource
     return resource
 

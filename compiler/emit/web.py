@@ -9,6 +9,7 @@ from troposphere import Equals, GetAtt, If, Join, Not, Ref, cloudformation, ec2,
 from troposphere import elasticloadbalancingv2 as elb
 
 from ..plan import ServicePlan
+from ..scalars import CERTIFICATE_PATTERN
 from .database import NO_EGRESS
 from .monitoring import alarm
 from .stack import Stack
@@ -29,10 +30,24 @@ def _not_found() -> list[elb.Action]:
 def load_balancer(stack: Stack, public: list[ServicePlan]) -> list[str]:
     """The ALB, its listeners and one target group per public service; returns what services wait for."""
     assert stack.network is not None and stack.task_security_group is not None
-    stack.parameter("CertificateArn", Type="String", Default="",
-                    AllowedPattern=r"^$|^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$",
-                    Description="ACM certificate for HTTPS (empty: HTTP only).")
-    stack.template.add_condition("HasCertificate", Not(Equals(Ref("CertificateArn"), "")))
+    plan = stack.plan
+    if plan.https_required:
+        # Production serves HTTPS only: bearer API keys never cross the internet in cleartext. Without a
+        # certificate in the spec the parameter has no default, so a deploy must name one.
+        props: dict[str, Any] = {"AllowedPattern": CERTIFICATE_PATTERN, "Description": "ACM certificate for HTTPS "
+                                 "(required in production; HTTP only redirects)."}
+        if plan.certificate_arn:
+            props["Default"] = plan.certificate_arn
+        stack.parameter("CertificateArn", Type="String", ConstraintDescription="an ACM certificate ARN", **props)
+    else:
+        stack.parameter("CertificateArn", Type="String", Default=plan.certificate_arn or "",
+                        AllowedPattern=f"^$|{CERTIFICATE_PATTERN}",
+                        Description="ACM certificate for HTTPS (empty: HTTP only, as dev and staging may be).")
+        stack.template.add_condition("HasCertificate", Not(Equals(Ref("CertificateArn"), "")))
+
+    def with_certificate(https: Any, http_only: Any) -> Any:
+        return https if plan.https_required else If("HasCertificate", https, http_only)
+
     group = stack.add(ec2.SecurityGroup(
         "LoadBalancerSecurityGroup", GroupDescription="Load balancer: HTTP and HTTPS from the internet",
         VpcId=stack.network.vpc_id,
@@ -68,12 +83,12 @@ def load_balancer(stack: Stack, public: list[ServicePlan]) -> list[str]:
         Protocol="HTTPS", Port="443", StatusCode="HTTP_301"))]
     http = stack.add(elb.Listener(
         "HttpListener", LoadBalancerArn=Ref(stack.load_balancer), Port=80, Protocol="HTTP",
-        DefaultActions=If("HasCertificate", redirect, default_action)))
+        DefaultActions=with_certificate(redirect, default_action)))
     https = stack.add(elb.Listener(
-        "HttpsListener", Condition="HasCertificate", LoadBalancerArn=Ref(stack.load_balancer), Port=443,
+        "HttpsListener", **({} if plan.https_required else {"Condition": "HasCertificate"}), LoadBalancerArn=Ref(stack.load_balancer), Port=443,
         Protocol="HTTPS", SslPolicy=TLS_POLICY, Certificates=[elb.Certificate(CertificateArn=Ref("CertificateArn"))],
         DefaultActions=default_action))
-    serving = If("HasCertificate", Ref(https), Ref(http))
+    serving = with_certificate(Ref(https), Ref(http))
     waits = []
     for priority, service in enumerate(sorted(public, key=lambda s: (-len(s.path), s.path)), start=1):
         if service.path == "/":
@@ -89,7 +104,7 @@ def load_balancer(stack: Stack, public: list[ServicePlan]) -> list[str]:
     # so services wait on this handle, which references whichever listener serves.
     stack.add(cloudformation.WaitConditionHandle("LoadBalancerListenersReady",
                                                  Metadata={"ServingListener": serving}))
-    scheme = If("HasCertificate", "https", "http")
+    scheme = with_certificate("https", "http")
     stack.output("LoadBalancerUrl", Join("", [scheme, "://", GetAtt(stack.load_balancer, "DNSName")]),
                  "URL of the load balancer.")
     alarm(stack, "LoadBalancer5xxAlarm", "The load balancer or its targets answer 5xx",
@@ -109,12 +124,12 @@ def emit(stack: Stack) -> None:
         extra: dict[str, Any] = {}
         if service.public:
             extra = {"LoadBalancers": [elb_mapping(stack, service)], "HealthCheckGracePeriodSeconds": 60,
-                     "DependsOn": waits}
-        ecs_service(stack, service, capacity="FARGATE", **extra)
+                     "depends_on": tuple(waits)}
+        ecs_service(stack, service, **extra)
         target = scalable_target(stack, service)
         tracking_policies(stack, service, target, scale_in=True)
         if service.role == "api" and service.public:
-            scheme = If("HasCertificate", "https", "http")
+            scheme = "https" if stack.plan.https_required else If("HasCertificate", "https", "http")
             stack.output("ApiUrl", Join("", [scheme, "://", GetAtt(stack.load_balancer, "DNSName"),
                                              service.path.rstrip("/")]), "Base URL of the Flow Builder API.")
 

@@ -19,7 +19,7 @@ from .. import contract
 from ..plan import ServicePlan
 from ..scaling import EMPTY_PERIODS, backlog_steps
 from .stack import Stack, role, statement
-from .tasks import ecs_service, scalable_target, security_groups, tracking_policies
+from .tasks import capacity, ecs_service, scalable_target, security_groups, tracking_policies
 
 
 def _queue_metric(stack: Stack, worker: ServicePlan, metric: str, ident: str) -> cloudwatch.MetricDataQuery:
@@ -32,15 +32,15 @@ def _queue_metric(stack: Stack, worker: ServicePlan, metric: str, ident: str) ->
 
 def autoscaled_service(stack: Stack, worker: ServicePlan) -> None:
     assert worker.queue is not None
-    ecs_service(stack, worker, capacity=stack.plan.policy.workers.capacity)
+    ecs_service(stack, worker)
     target = scalable_target(stack, worker)
     scale_out = stack.add(aas.ScalingPolicy(
         f"{worker.id}ScaleOutPolicy", PolicyName=f"{worker.name}-queue-backlog", PolicyType="StepScaling",
         ScalingTargetId=Ref(target), StepScalingPolicyConfiguration=aas.StepScalingPolicyConfiguration(
             AdjustmentType="ExactCapacity", Cooldown=60, MetricAggregationType="Maximum",
-            StepAdjustments=[aas.StepAdjustment(MetricIntervalLowerBound=lower, ScalingAdjustment=capacity,
+            StepAdjustments=[aas.StepAdjustment(MetricIntervalLowerBound=lower, ScalingAdjustment=count,
                                                 **({"MetricIntervalUpperBound": upper} if upper else {}))
-                             for lower, upper, capacity in backlog_steps(worker)])))
+                             for lower, upper, count in backlog_steps(worker)])))
     scale_in = stack.add(aas.ScalingPolicy(
         f"{worker.id}ScaleInPolicy", PolicyName=f"{worker.name}-queue-empty", PolicyType="StepScaling",
         ScalingTargetId=Ref(target), StepScalingPolicyConfiguration=aas.StepScalingPolicyConfiguration(
@@ -76,6 +76,7 @@ def pipe(stack: Stack, worker: ServicePlan) -> None:
     succeeds, not when the task ends: the runtime's lease and the sweeper make an interrupted task lose
     nothing."""
     assert worker.queue is not None and stack.network is not None and stack.cluster is not None
+    assert stack.capacity_providers is not None
     queue = stack.queues[worker.queue].queue
     task_definition = stack.task_definitions[worker.name]
     pipe_role = role(stack, f"{worker.id}PipeRole", "pipes.amazonaws.com", [
@@ -96,13 +97,14 @@ def pipe(stack: Stack, worker: ServicePlan) -> None:
         TargetParameters=pipes.PipeTargetParameters(EcsTaskParameters=pipes.PipeTargetEcsTaskParameters(
             TaskDefinitionArn=Ref(task_definition), TaskCount=1,
             CapacityProviderStrategy=[pipes.CapacityProviderStrategyItem(
-                CapacityProvider=stack.plan.policy.workers.capacity, Weight=1)],
+                CapacityProvider=capacity(stack, worker), Weight=1)],
             NetworkConfiguration=pipes.NetworkConfiguration(AwsvpcConfiguration=pipes.AwsVpcConfiguration(
                 Subnets=stack.network.task_subnets, SecurityGroups=security_groups(stack, worker),
                 AssignPublicIp="ENABLED" if stack.network.assign_public_ip else "DISABLED")),
             Overrides=pipes.EcsTaskOverride(ContainerOverrides=[pipes.EcsContainerOverride(
                 Name=worker.name, Environment=[pipes.EcsEnvironmentVariable(
-                    Name=contract.EXECUTION_ID, Value="$.body")])])))))
+                    Name=contract.EXECUTION_ID, Value="$.body")])]))),
+        DependsOn=[stack.capacity_providers]))
 
 
 GENERATORS: dict[str, Callable[[Stack, ServicePlan], None]] = {
