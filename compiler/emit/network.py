@@ -117,7 +117,6 @@ def new_vpc(stack: Stack) -> NetworkRefs:
     stack.add(ec2.VPCGatewayAttachment("VpcGatewayAttachment", VpcId=Ref("Vpc"),
                                        InternetGatewayId=Ref("InternetGateway")))
     public = _subnets(stack, "Public", 24, 0)
-    private = _subnets(stack, "Private", 20, 1)
     database = _subnets(stack, "Database", 24, 128)
     public_table = _route_table(stack, "PublicRouteTable", public)
     stack.add(ec2.Route("PublicDefaultRoute", RouteTableId=Ref(public_table), DestinationCidrBlock="0.0.0.0/0",
@@ -125,14 +124,21 @@ def new_vpc(stack: Stack) -> NetworkRefs:
     _route_table(stack, "DatabaseRouteTable", database)  # local routes only: the database never goes out
 
     nat = stack.plan.policy.network.nat
+    if nat == "none":
+        # No way out from private subnets: tasks run in the public ones with public IPs (as in an existing
+        # VPC), and functions stay outside the VPC (profiles.conflicts refuses RDS here, which they would need).
+        stack.output("VpcId", Ref("Vpc"), "The VPC this stack created.")
+        return NetworkRefs(
+            vpc_id=Ref("Vpc"), task_subnets=[Ref(s) for s in public], assign_public_ip=True,
+            public_subnets=[Ref(s) for s in public], database_subnets=[Ref(s) for s in database],
+            lambda_in_vpc=False)
+    private = _subnets(stack, "Private", 20, 1)
     if nat == "instance":
         instance = _nat_instance(stack, public)
         targets = [{"InstanceId": instance}] * azs
-    elif nat in ("gateway-per-az", "single-gateway"):
+    else:
         gateways = _nat_gateways(stack, public, azs if nat == "gateway-per-az" else 1)
         targets = [{"NatGatewayId": gateways[i % len(gateways)]} for i in range(azs)]
-    else:
-        raise ValueError(f"profile network.nat {nat!r} cannot serve a new VPC's private subnets")
     for i, subnet in enumerate(private):
         table = _route_table(stack, f"PrivateRouteTable{i + 1}", [subnet])
         stack.add(ec2.Route(f"PrivateDefaultRoute{i + 1}", RouteTableId=Ref(table),

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from troposphere import GetAtt, Ref, awslambda, ec2, scheduler, sqs
+from troposphere import GetAtt, Ref, awslambda, scheduler, sqs
 
 from .. import contract
 from ..plan import ServicePlan
-from .functions import _read_secrets, function
+from .functions import _read_secrets, function, join_vpc
 from .monitoring import alarm
 from .stack import Stack, role, statement
 
@@ -55,22 +55,7 @@ def emit(stack: Stack) -> None:
                   statement("SendFailures", ["sqs:SendMessage"], [GetAtt(dead_letter, "Arn")]),
                   *stack.database.read_statements,
                   *_read_secrets([ref for _, ref in plan.runtime_secrets])]
-    vpc = None
-    if stack.network.lambda_in_vpc:
-        # The function reaches a private database: it joins the VPC. ENI management has no resource-level
-        # permissions for Describe*, so AWS offers nothing narrower than "*" (as AWSLambdaVPCAccessExecutionRole).
-        statements.append(statement("ManageNetworkInterfaces", [
-            "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
-            "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"], ["*"]))
-        group = stack.add(ec2.SecurityGroup(
-            "SchedulerSecurityGroup", GroupDescription="Scheduler function: AWS APIs and the database",
-            VpcId=stack.network.vpc_id,
-            SecurityGroupEgress=[ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=443, ToPort=443,
-                                                       CidrIp="0.0.0.0/0", Description="AWS APIs over HTTPS")]))
-        groups = [Ref(group)]
-        if stack.database.client_security_group is not None:
-            groups.append(stack.database.client_security_group)
-        vpc = awslambda.VPCConfig(SecurityGroupIds=groups, SubnetIds=stack.network.task_subnets)
+    vpc = join_vpc(stack, "Scheduler", statements)
     fn = function(stack, image, statements, timeout=TIMEOUT, handler=contract.LAMBDA_HANDLERS["scheduler"],
                   extra_env=env, logical="Scheduler", vpc=vpc)
     stack.scheduler_function = fn

@@ -84,8 +84,9 @@ def load_balancer(stack: Stack, public: list[ServicePlan]) -> list[str]:
     http = stack.add(elb.Listener(
         "HttpListener", LoadBalancerArn=Ref(stack.load_balancer), Port=80, Protocol="HTTP",
         DefaultActions=with_certificate(redirect, default_action)))
+    conditional = {} if plan.https_required else {"Condition": "HasCertificate"}
     https = stack.add(elb.Listener(
-        "HttpsListener", **({} if plan.https_required else {"Condition": "HasCertificate"}), LoadBalancerArn=Ref(stack.load_balancer), Port=443,
+        "HttpsListener", **conditional, LoadBalancerArn=Ref(stack.load_balancer), Port=443,
         Protocol="HTTPS", SslPolicy=TLS_POLICY, Certificates=[elb.Certificate(CertificateArn=Ref("CertificateArn"))],
         DefaultActions=default_action))
     serving = with_certificate(Ref(https), Ref(http))
