@@ -11,12 +11,9 @@ from collections.abc import Callable
 from troposphere import Equals, GetAtt, If, Join, Not, Ref, Sub, ec2, rds
 
 from .. import contract
-from .stack import DatabaseRefs, Stack, statement
+from .stack import DatabaseRefs, Stack, ignore_lint, skip_checks, statement
 
 PORT = 5432
-# The spec names a major version; RDS is given a current minor (AutoMinorVersionUpgrade keeps it current).
-# A bare major, or an old minor, can no longer create instances.
-POSTGRES_MINOR = {"13": "13.22", "14": "14.19", "15": "15.14", "16": "16.10", "17": "17.6", "18": "18.1"}
 MASTER_USER = "flowbuilder"
 # The rule CDK uses so that a security group without real egress rules gets no default allow-all.
 NO_EGRESS = ec2.SecurityGroupRule(CidrIp="255.255.255.255/32", IpProtocol="icmp", FromPort=252, ToPort=86,
@@ -45,7 +42,9 @@ def rds_postgres(stack: Stack) -> DatabaseRefs:
     if policy.performance_insights:
         performance = {"EnablePerformanceInsights": True, "PerformanceInsightsRetentionPeriod": 7}
     database = stack.add(rds.DBInstance(
-        "Database", Engine="postgres", EngineVersion=POSTGRES_MINOR[plan.database.engine_version],
+        # The major version only: RDS picks its default minor at create and AutoMinorVersionUpgrade moves it
+        # on. A pinned minor would fall behind what RDS upgraded to, and CloudFormation cannot downgrade.
+        "Database", Engine="postgres", EngineVersion=plan.database.engine_version,
         DBInstanceClass=policy.instance_class, DBName=plan.database.name,
         AllocatedStorage=str(plan.database.storage), MaxAllocatedStorage=plan.database.storage * 5,
         StorageType="gp3", StorageEncrypted=True, PubliclyAccessible=False,
@@ -60,13 +59,26 @@ def rds_postgres(stack: Stack) -> DatabaseRefs:
     port = GetAtt(database, "Endpoint.Port")
     read = [statement("ReadDatabaseCredentials", ["secretsmanager:GetSecretValue"], [secret])]
     stack.output("DatabaseEndpoint", host, "PostgreSQL host (private).")
+    # RDS rotates the managed password every 7 days: tasks and functions get the secret's ARN, never the
+    # password, and the runtime reads it for each new connection (re-reading it when authentication fails).
+    env = [(contract.DB_HOST, host), (contract.DB_PORT, port), (contract.DB_NAME, plan.database.name),
+           (contract.DB_SECRET_ARN, secret)]
+    # cfn-lint's version data marks a bare major as deprecated; RDS takes it and picks the default minor (the
+    # CDK's PostgresEngineVersion.VER_16 is "only a major version, without a specific minor version").
+    ignore_lint(database, "W3691")
+    skip_checks(database, (
+        "CKV_AWS_161", "IAM database authentication is not used: the runtime signs in with the RDS-managed "
+                       "master secret, read per connection so rotation never breaks it; IAM tokens would add a "
+                       "15-minute token refresh and rds-db:connect grants per role for no gain here."),
+                ("CKV_AWS_118", "Enhanced Monitoring is off: it needs a monitoring role and bills CloudWatch Logs "
+                                "ingestion; CloudWatch's RDS metrics feed the dashboard, and prod turns on "
+                                "Performance Insights."))
+    if not policy.multi_az:
+        skip_checks(database, ("CKV_AWS_157", f"Single-AZ by the profile's choice for {plan.environment}: a standby "
+                                              "doubles the instance cost; the prod overlay turns Multi-AZ on."))
     return DatabaseRefs(
-        container_env=[(contract.DB_HOST, host), (contract.DB_PORT, port), (contract.DB_NAME, plan.database.name)],
-        container_secrets=[(contract.DB_USER, Join("", [secret, ":username::"])),
-                           (contract.DB_PASSWORD, Join("", [secret, ":password::"]))],
-        lambda_env=[(contract.DB_HOST, host), (contract.DB_PORT, port), (contract.DB_NAME, plan.database.name),
-                    (contract.DB_SECRET_ARN, secret)],
-        inject_statements=read, read_statements=read, client_security_group=Ref(client))
+        container_env=env, container_secrets=[], lambda_env=env, inject_statements=[], read_statements=read,
+        client_security_group=Ref(client), container_read_statements=read)
 
 
 def external(stack: Stack) -> DatabaseRefs:

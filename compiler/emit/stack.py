@@ -36,10 +36,12 @@ class DatabaseRefs:
     container_env: list[tuple[str, Any]]
     container_secrets: list[tuple[str, Any]]
     lambda_env: list[tuple[str, Any]]
-    # IAM statements: to inject secrets into containers (execution role), to read them at run time (Lambda).
+    # IAM statements: to inject secrets into containers (execution role), to read them at run time (Lambda),
+    # and what a container reads itself at run time (task role).
     inject_statements: list[dict[str, Any]]
     read_statements: list[dict[str, Any]]
     client_security_group: Any | None = None  # members may reach the database
+    container_read_statements: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -100,6 +102,15 @@ def skip_checks(resource: AWSObject, *reasons: tuple[str, str]) -> None:
     skips = list(metadata.get("checkov", {}).get("skip", []))
     skips += [{"id": check, "comment": comment} for check, comment in reasons]
     metadata["checkov"] = {"skip": sorted(skips, key=lambda s: s["id"])}
+    resource.Metadata = metadata
+
+
+def ignore_lint(resource: AWSObject, rule: str) -> None:
+    """Tell cfn-lint to skip one rule on one resource, where its data is stricter than AWS (say why at the
+    call)."""
+    metadata = dict(getattr(resource, "Metadata", None) or {})
+    config = metadata.setdefault("cfn-lint", {}).setdefault("config", {})
+    config["ignore_checks"] = sorted({*config.get("ignore_checks", []), rule})
     resource.Metadata = metadata
 
 

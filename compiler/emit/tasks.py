@@ -161,8 +161,11 @@ def task_definition(stack: Stack, service: ServicePlan) -> None:
     ])
     roles = [execution]
     task_role_props: dict[str, Any] = {}
-    if queue_statements(stack, service):
-        task_role = role(stack, f"{service.id}TaskRole", "ecs-tasks.amazonaws.com", queue_statements(stack, service))
+    runtime_statements = queue_statements(stack, service)
+    if service.role is not None:
+        runtime_statements += stack.database.container_read_statements
+    if runtime_statements:
+        task_role = role(stack, f"{service.id}TaskRole", "ecs-tasks.amazonaws.com", runtime_statements)
         task_role_props["TaskRoleArn"] = GetAtt(task_role, "Arn")
         roles.append(task_role)
     command = list(service.command) if service.command else (
