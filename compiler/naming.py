@@ -37,7 +37,7 @@ GLOBAL_IDS: frozenset[str] = frozenset({
     "LoadBalancer5xxAlarm", "HttpListener", "HttpsListener", "CertificateArn", "HasCertificate", "ApiUrl",
     "SchedulerFunction", "SchedulerFunctionRole", "SchedulerLogGroup", "SchedulerSecurityGroup", "SchedulerRole",
     "SchedulerDeadLetterQueue", "SchedulerDeadLetterAlarm", "SchedulerErrorsAlarm", "SweeperSchedule",
-    "Dashboard", "DashboardUrl",
+    "Dashboard", "DashboardUrl", "Distribution", "AppUrl",
     *(pattern.format(i) for pattern in _NUMBERED for i in (1, 2, 3)),
 })
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from troposphere import Tags, Template
 
 from ..plan import Plan
-from . import database, functions, monitoring, network, queues, scheduler, tasks, web, workers
+from . import cdn, database, functions, monitoring, network, queues, scheduler, tasks, web, workers
 from .stack import MAX_RESOURCES, LimitError, Stack
 
 Generator = Callable[[Stack], None]
@@ -28,6 +28,7 @@ GENERATORS: tuple[tuple[str, Generator], ...] = (
     ("cluster", tasks.cluster),
     ("web (load balancer)", web.emit),
     ("web (function URLs)", functions.emit),
+    ("web (CloudFront in front of function URLs)", cdn.emit),
     ("workers", workers.emit),
     ("scheduler", scheduler.emit),
     ("dashboard", monitoring.dashboard),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from troposphere import GetAtt, Ref, awslambda, logs
+from troposphere import GetAtt, Join, Ref, awslambda, logs
 
 from .. import contract
 from ..plan import ServicePlan
@@ -80,9 +80,12 @@ def emit(stack: Stack) -> None:
                                            FunctionName=Ref(fn), Principal="*", FunctionUrlAuthType="NONE"))
             stack.add(awslambda.Permission(f"{service.id}FunctionInvokePermission", Action="lambda:InvokeFunction",
                                            FunctionName=Ref(fn), Principal="*", InvokedViaFunctionUrl=True))
-        stack.output(f"{service.id}ServiceUrl", GetAtt(url, "FunctionUrl"), f"Function URL of {service.name}.")
-        if service.role == "api":
-            stack.output("ApiUrl", GetAtt(url, "FunctionUrl"), "Base URL of the Flow Builder API.")
+        path = stack.plan.api_base_path(service).strip("/")
+        stack.output(f"{service.id}ServiceUrl", GetAtt(url, "FunctionUrl"),
+                     f"Function URL of {service.name}" + (f" (it answers under /{path})." if path else "."))
+        if service.role == "api" and not service.public:  # a public API's URL is CloudFront's (cdn.py)
+            stack.output("ApiUrl", Join("", [GetAtt(url, "FunctionUrl"), path]) if path else GetAtt(url, "FunctionUrl"),
+                         "Base URL of the Flow Builder API (function URL, IAM authentication).")
 
 
 def _read_secrets(references: list[str]) -> list[dict[str, Any]]:
