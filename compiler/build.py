@@ -42,6 +42,24 @@ class Compiled:
     def to_provide(self) -> list[str]:
         return sorted(n for n, p in self.built.template.parameters.items() if "Default" not in p.properties)
 
+    def suppressions(self) -> list[tuple[str, str, str]]:
+        """The checkov checks the template suppresses, from each resource's Metadata (checkov: skip:
+        [{id, comment}], as emit's skip_checks writes them): (logical ID, check ID, reason), sorted."""
+        out = []
+        for logical_id, resource in json.loads(self.built.body).get("Resources", {}).items():
+            for skip in (resource.get("Metadata") or {}).get("checkov", {}).get("skip", []):
+                out.append((logical_id, str(skip.get("id")), str(skip.get("comment", ""))))
+        return sorted(out)
+
+    def suppression_summary(self) -> str:
+        """One line for `fbc build`: how many checks are suppressed where (no checkov run: counted)."""
+        found = self.suppressions()
+        if not found:
+            return "checkov: no checks suppressed"
+        checks, resources = len(found), len({logical_id for logical_id, _, _ in found})
+        return (f"checkov: {checks} check{'s' * (checks != 1)} suppressed in {resources} "
+                f"resource{'s' * (resources != 1)} (reasons in each resource's Metadata)")
+
     def summary(self) -> str:
         template = self.built.template
         types = Counter(r.resource_type for r in template.resources.values())

@@ -110,6 +110,7 @@ def build(spec_file: str, profile: str, environment: str, out_dir: str, fmt: str
     click.echo(compiled.summary())
     for path in paths:
         click.echo(f"wrote {path}")
+    click.echo(compiled.suppression_summary())  # the template is in a file, so this stays on stdout
 
 
 @cli.command()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+from build_helpers import compiled
 from conftest import REPO, run_fbc
 from specgen import generate
 
@@ -60,3 +62,46 @@ def test_hundred_of_everything_fails_clearly_at_the_resource_limit(tmp_path: Pat
         assert result.stderr.startswith("fbc: the application needs more than 500 resources")
         assert "split it into several specs" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def _skips(template: dict[str, object]) -> list[tuple[str, str]]:
+    resources = template["Resources"]
+    assert isinstance(resources, dict)
+    return [(logical_id, skip["id"]) for logical_id, resource in resources.items()
+            for skip in (resource.get("Metadata") or {}).get("checkov", {}).get("skip", [])]
+
+
+def test_build_counts_checkov_suppressions_from_the_template(tmp_path: Path) -> None:
+    for profile in ("standard", "ultra"):
+        out = tmp_path / profile
+        result = run_fbc("build", "-f", str(REPO / "tests/specs/full.yaml"), "--profile", profile, "--env", "prod",
+                         "-o", str(out))
+        assert result.exit_code == 0, result.output
+        skips = _skips(json.loads((out / "acme-flows-prod.template.json").read_text("utf-8")))
+        last = result.stdout.splitlines()[-1]  # after the summary and the files written
+        if skips:
+            checks, holders = len(skips), len({logical_id for logical_id, _ in skips})
+            assert last == (f"checkov: {checks} check{'s' * (checks != 1)} suppressed in {holders} "
+                            f"resource{'s' * (holders != 1)} (reasons in each resource's Metadata)")
+        else:
+            assert last == "checkov: no checks suppressed"
+        assert result.stderr == ""
+
+
+def test_suppression_summary_counts_skip_entries_and_their_resources() -> None:
+    base = compiled("minimal", "ultra", "dev")
+
+    def with_resources(resources: dict[str, object]) -> str:
+        body = json.dumps({"Resources": resources})
+        return dataclasses.replace(base, built=dataclasses.replace(base.built, body=body)).suppression_summary()
+
+    def skipped(*ids: str) -> dict[str, object]:
+        return {"Type": "AWS::SQS::Queue", "Metadata": {"checkov": {"skip": [
+            {"id": i, "comment": "a reason long enough to judge"} for i in ids]}}}
+
+    assert with_resources({"Q": {"Type": "AWS::SQS::Queue"}}) == "checkov: no checks suppressed"
+    assert with_resources({"Q": skipped("CKV_AWS_27")}) == (
+        "checkov: 1 check suppressed in 1 resource (reasons in each resource's Metadata)")
+    assert with_resources({"A": skipped("CKV_AWS_27", "CKV_AWS_28"), "B": skipped("CKV_AWS_27"),
+                           "C": {"Type": "AWS::SQS::Queue", "Metadata": {"other": 1}}}) == (
+        "checkov: 3 checks suppressed in 2 resources (reasons in each resource's Metadata)")
