@@ -112,7 +112,7 @@ class Plan:
     schedules: tuple[SchedulePlan, ...]
     alert_email: str | None
     certificate_arn: str | None = None  # the HTTPS listener's certificate, when the spec names one
-    https_required: bool = False  # production: the load balancer serves HTTPS only
+    production: bool = False  # prod: HTTPS only, logs kept after a stack delete
 
     def queue(self, name: str) -> QueuePlan:
         return next(q for q in self.queues if q.name == name)
@@ -227,5 +227,5 @@ def make_plan(app: App, profile: ResolvedProfile, environment: str) -> Plan:
         database=DatabasePlan(engine_version=spec.database.version, name=spec.database.name,
                               storage=spec.database.storage),
         queues=queues, services=tuple(services), schedules=schedules, alert_email=spec.alerts.email,
-        certificate_arn=spec.https.certificate_arn, https_required=environment in PRODUCTION_ENVIRONMENTS,
+        certificate_arn=spec.https.certificate_arn, production=environment in PRODUCTION_ENVIRONMENTS,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from troposphere import Equals, GetAtt, If, Join, Not, Ref, Sub, ec2, rds
+from troposphere import Equals, GetAtt, If, Not, Ref, Sub, ec2, rds
 
 from .. import contract
 from .stack import DatabaseRefs, Stack, ignore_lint, skip_checks, statement

@@ -6,15 +6,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from troposphere import GetAtt, Join, Ref, awslambda, logs
+from troposphere import GetAtt, Join, Ref, awslambda, ec2
 
 from .. import contract
 from ..plan import ServicePlan
-from .stack import Stack, role, statement
+from .stack import Stack, log_group, role, skip_checks, statement
 from .tasks import image_parameter, image_pull_statements, queue_statements, role_environment, secret_statements
 
 TIMEOUT = 60  # seconds; a function URL waits at most 15 minutes, an API request should not
 LAMBDA_MIN_MEMORY = 128
+# checkov findings every function here accepts, with why.
+FUNCTION_TRADE_OFFS = (
+    ("CKV_AWS_115", "No reserved concurrency: AWS refuses a reservation that would leave the account below its "
+                    "minimum unreserved concurrency (new accounts start with 10 in all), so it would break first "
+                    "deploys; a runaway is bounded by the function's timeout and shows in its Errors metric."),
+    ("CKV_AWS_116", "No DeadLetterConfig: function URLs invoke synchronously (the caller gets the error), and the "
+                    "scheduler's asynchronous failures go to its on-failure destination (SchedulerInvokeConfig), "
+                    "which keeps the error with the event."),
+    ("CKV_AWS_173", "The environment holds no secret, only references the runtime resolves at start; Lambda "
+                    "encrypts it at rest with its AWS-managed key, and a customer key would cost USD 1/month."),
+)
 
 
 def lambda_environment(stack: Stack, service: ServicePlan) -> dict[str, Any]:
@@ -35,10 +46,9 @@ def function(stack: Stack, service: ServicePlan, statements: list[dict[str, Any]
              vpc: awslambda.VPCConfig | None = None) -> Any:
     """A container-image Lambda with its own log group and a role limited to `statements`."""
     stem = logical or f"{service.id}"
-    log_group = stack.add(logs.LogGroup(f"{stem}LogGroup",
-                                        RetentionInDays=stack.plan.policy.monitoring.log_retention_days))
+    logs_group = log_group(stack, f"{stem}LogGroup")
     execution = role(stack, f"{stem}FunctionRole", "lambda.amazonaws.com", [
-        statement("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [GetAtt(log_group, "Arn")]),
+        statement("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [GetAtt(logs_group, "Arn")]),
         *[s for s in image_pull_statements(service) if s["Sid"] != "EcrLogin"],
         *statements,
     ])
@@ -47,14 +57,43 @@ def function(stack: Stack, service: ServicePlan, statements: list[dict[str, Any]
         "PackageType": "Image", "Code": awslambda.Code(ImageUri=image_parameter(stack, service)),
         "Role": GetAtt(execution, "Arn"), "MemorySize": max(service.memory, LAMBDA_MIN_MEMORY),
         "Timeout": timeout, "Architectures": ["x86_64"],
-        "LoggingConfig": awslambda.LoggingConfig(LogGroup=Ref(log_group)),
+        "LoggingConfig": awslambda.LoggingConfig(LogGroup=Ref(logs_group)),
         "Environment": awslambda.Environment(Variables=dict(sorted(env.items()))),
     }
     if vpc is not None:
         props["VpcConfig"] = vpc
     if handler is not None:
         props["ImageConfig"] = awslambda.ImageConfig(EntryPoint=contract.LAMBDA_ENTRYPOINT, Command=[handler])
-    return stack.add(awslambda.Function(f"{stem}Function", **props))
+    fn = stack.add(awslambda.Function(f"{stem}Function", **props))
+    skip_checks(fn, *FUNCTION_TRADE_OFFS)
+    if vpc is None:
+        skip_checks(fn, ("CKV_AWS_117", "Outside any VPC: it needs nothing private (no RDS here) and reaches AWS "
+                                        "APIs directly; inside a VPC without a NAT it could reach none of them."))
+    if any(s["Sid"] == "ManageNetworkInterfaces" for s in statements):
+        skip_checks(execution, ("CKV_AWS_111", "Only the VPC-access actions are unscoped: Lambda's network-interface "
+                                               "management has no resource-level permissions, so AWS's own "
+                                               "AWSLambdaVPCAccessExecutionRole grants them on '*'."))
+    return fn
+
+
+def join_vpc(stack: Stack, stem: str, statements: list[dict[str, Any]]) -> awslambda.VPCConfig | None:
+    """A runtime function joins the VPC when the database is private there (RDS); it then reaches AWS APIs
+    through the NAT. Adds the network-interface permissions it needs to `statements`."""
+    assert stack.network is not None and stack.database is not None
+    if not stack.network.lambda_in_vpc or stack.database.client_security_group is None:
+        return None
+    # ENI management has no resource-level permissions for Describe*: AWS offers nothing narrower than "*"
+    # (as its managed AWSLambdaVPCAccessExecutionRole).
+    statements.append(statement("ManageNetworkInterfaces", [
+        "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"], ["*"]))
+    group = stack.add(ec2.SecurityGroup(
+        f"{stem}SecurityGroup", GroupDescription=f"{stem} function: AWS APIs and the database",
+        VpcId=stack.network.vpc_id,
+        SecurityGroupEgress=[ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=443, ToPort=443,
+                                                   CidrIp="0.0.0.0/0", Description="AWS APIs over HTTPS")]))
+    return awslambda.VPCConfig(SecurityGroupIds=[Ref(group), stack.database.client_security_group],
+                               SubnetIds=stack.network.task_subnets)
 
 
 def emit(stack: Stack) -> None:
@@ -69,12 +108,16 @@ def emit(stack: Stack) -> None:
         if service.role is not None:
             statements += stack.database.read_statements
         handler = contract.LAMBDA_HANDLERS["api"] if service.role == "api" else None
-        fn = function(stack, service, statements, timeout=TIMEOUT, handler=handler)
+        vpc = join_vpc(stack, service.id, statements) if service.role is not None else None
+        fn = function(stack, service, statements, timeout=TIMEOUT, handler=handler, vpc=vpc)
         stack.functions[service.name] = fn
         auth = "NONE" if service.public else "AWS_IAM"
         url = stack.add(awslambda.Url(f"{service.id}FunctionUrl", TargetFunctionArn=GetAtt(fn, "Arn"),
                                       AuthType=auth, InvokeMode="BUFFERED"))
         if service.public:
+            skip_checks(url, ("CKV_AWS_258", f"Public by the spec (services.{service.name}.public): a browser or API "
+                                             "client calls it directly; the API checks a bearer key on every "
+                                             "request. Non-public services get AWS_IAM."))
             # Since October 2025 a public URL needs both permissions; the second only through the URL.
             stack.add(awslambda.Permission(f"{service.id}FunctionUrlPermission", Action="lambda:InvokeFunctionUrl",
                                            FunctionName=Ref(fn), Principal="*", FunctionUrlAuthType="NONE"))

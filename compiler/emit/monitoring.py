@@ -7,7 +7,7 @@ from typing import Any
 
 from troposphere import Equals, Not, Ref, Sub, cloudwatch, kms, sns
 
-from .stack import Stack, policy_document
+from .stack import Stack, policy_document, skip_checks
 
 
 def topic(stack: Stack) -> None:
@@ -16,8 +16,10 @@ def topic(stack: Stack) -> None:
     plan = stack.plan
     props: dict[str, Any] = {"DisplayName": f"{plan.stack_name} alerts"}
     if plan.policy.monitoring.alarms == "full":
+        # The logical ID predates the log groups: renaming it would replace the key.
         key = stack.add(kms.Key(
-            "AlertKey", Description=f"{plan.stack_name}: encrypts the alert topic", EnableKeyRotation=True,
+            "AlertKey", Description=f"{plan.stack_name}: encrypts the alert topic and the log groups",
+            EnableKeyRotation=True,
             KeyPolicy=policy_document([
                 {"Sid": "AccountAdministers", "Effect": "Allow",
                  "Principal": {"AWS": Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")},
@@ -26,9 +28,20 @@ def topic(stack: Stack) -> None:
                  "Principal": {"Service": "cloudwatch.amazonaws.com"},
                  "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
                  "Condition": {"StringEquals": {"aws:SourceAccount": Ref("AWS::AccountId")}}},
+                {"Sid": "CloudWatchLogsEncrypts", "Effect": "Allow",
+                 "Principal": {"Service": Sub("logs.${AWS::Region}.amazonaws.com")},
+                 "Action": ["kms:Decrypt*", "kms:Describe*", "kms:Encrypt*", "kms:GenerateDataKey*",
+                            "kms:ReEncrypt*"], "Resource": "*",
+                 "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": Sub(
+                     "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*")}}},
             ])))
+        stack.key = key
         props["KmsMasterKeyId"] = Ref(key)
     stack.alert_topic = stack.add(sns.Topic("AlertTopic", **props))
+    if stack.key is None:
+        skip_checks(stack.alert_topic, ("CKV_AWS_26", "Unencrypted: CloudWatch cannot publish to a topic under the "
+                                                      "AWS-managed SNS key, and a customer key (USD 1/month) would "
+                                                      "break zero idle cost; alarm notices carry no secrets."))
     stack.parameter("AlertEmail", Type="String", Default=plan.alert_email or "",
                     AllowedPattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$",
                     Description="Address that receives alarm notifications (empty: none).")

@@ -7,26 +7,39 @@ from typing import Any
 from troposphere import GetAtt, Ref, sqs
 
 from .monitoring import alarm
-from .stack import QueueRefs, Stack
+from .stack import QueueRefs, Stack, skip_checks
+
+SSE_SQS = ("CKV_AWS_27", "Encrypted at rest with SSE-SQS (SqsManagedSseEnabled, SQS-owned keys, no cost); a "
+                        "customer key adds USD 1/month and a KMS call per request and stops CloudWatch and "
+                        "EventBridge from sending to the queue without extra key grants.")
+# A queue is replaced only when its name or FIFO setting changes: the old one is kept with the messages it
+# still holds, to drain or redrive by hand. On stack delete the queues go with the application, and so do the
+# messages in them (fbc destroy says so before it deletes).
+LIFECYCLE = {"DeletionPolicy": "Delete", "UpdateReplacePolicy": "Retain"}
+
+
+def new_queue(stack: Stack, logical_id: str, **props: Any) -> Any:
+    resource = stack.add(sqs.Queue(logical_id, SqsManagedSseEnabled=True, **LIFECYCLE, **props))
+    skip_checks(resource, SSE_SQS)
+    return resource
 
 
 def emit(stack: Stack) -> None:
     full = stack.plan.policy.monitoring.alarms == "full"
     for q in stack.plan.queues:
         fifo: dict[str, Any] = {"FifoQueue": True} if q.fifo else {}
-        dead_letter = stack.add(sqs.Queue(
-            f"{q.id}DeadLetterQueue", QueueName=q.dead_letter_physical_name, SqsManagedSseEnabled=True,
-            MessageRetentionPeriod=q.dead_letter_retention, **fifo))
+        dead_letter = new_queue(stack, f"{q.id}DeadLetterQueue", QueueName=q.dead_letter_physical_name,
+                            MessageRetentionPeriod=q.dead_letter_retention, **fifo)
         if q.fifo and q.content_based_deduplication:
             fifo["ContentBasedDeduplication"] = True
-        queue = stack.add(sqs.Queue(
-            f"{q.id}Queue", QueueName=q.physical_name, SqsManagedSseEnabled=True,
+        main = new_queue(
+            stack, f"{q.id}Queue", QueueName=q.physical_name,
             VisibilityTimeout=q.visibility_timeout, MessageRetentionPeriod=q.retention, DelaySeconds=q.delay,
             ReceiveMessageWaitTimeSeconds=q.receive_wait_time, MaximumMessageSize=q.max_message_size,
             RedrivePolicy=sqs.RedrivePolicy(deadLetterTargetArn=GetAtt(dead_letter, "Arn"),
                                             maxReceiveCount=q.max_receive_count),
-            **fifo))
-        stack.queues[q.name] = QueueRefs(queue=queue, dead_letter=dead_letter)
+            **fifo)
+        stack.queues[q.name] = QueueRefs(queue=main, dead_letter=dead_letter)
         # Anything in the dead-letter queue is an execution that failed maxReceiveCount times: tell someone.
         alarm(stack, f"{q.id}DeadLetterAlarm", f"Messages of {q.name} reached its dead-letter queue",
               Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
@@ -39,7 +52,7 @@ def emit(stack: Stack) -> None:
             threshold = max(2 * q.visibility_timeout, 600)
             alarm(stack, f"{q.id}AgeAlarm", f"The oldest message of {q.name} is older than {threshold}s",
                   Namespace="AWS/SQS", MetricName="ApproximateAgeOfOldestMessage",
-                  dimensions={"QueueName": GetAtt(queue, "QueueName")},
+                  dimensions={"QueueName": GetAtt(main, "QueueName")},
                   Statistic="Maximum", Period=300, EvaluationPeriods=2, Threshold=threshold,
                   ComparisonOperator="GreaterThanThreshold")
-        stack.output(f"{q.id}QueueUrl", Ref(queue), f"URL of the {q.name} queue.")
+        stack.output(f"{q.id}QueueUrl", Ref(main), f"URL of the {q.name} queue.")

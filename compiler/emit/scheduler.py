@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from troposphere import GetAtt, Ref, awslambda, scheduler, sqs
+from troposphere import GetAtt, Ref, awslambda, scheduler
 
 from .. import contract
 from ..plan import ServicePlan
 from .functions import _read_secrets, function, join_vpc
 from .monitoring import alarm
+from .queues import new_queue
 from .stack import Stack, role, statement
 
 TIMEOUT = 300  # seconds: a sweep may re-enqueue many executions
@@ -48,8 +49,8 @@ def emit(stack: Stack) -> None:
     # One queue for every way an invocation can fail: Scheduler could not deliver it (the schedule's dead-letter
     # config), or the handler raised on each of Lambda's asynchronous attempts (the on-failure destination).
     # Either way the event lands here and its alarm fires; without the destination Lambda drops it silently.
-    dead_letter = stack.add(sqs.Queue("SchedulerDeadLetterQueue", QueueName=stack.name("scheduler-dlq"),
-                                      SqsManagedSseEnabled=True, MessageRetentionPeriod=14 * 86400))
+    dead_letter = new_queue(stack, "SchedulerDeadLetterQueue", QueueName=stack.name("scheduler-dlq"),
+                        MessageRetentionPeriod=14 * 86400)
     statements = [statement("SendExecutions", ["sqs:SendMessage", "sqs:GetQueueAttributes"],
                             [GetAtt(queue, "Arn")]),
                   statement("SendFailures", ["sqs:SendMessage"], [GetAtt(dead_letter, "Arn")]),

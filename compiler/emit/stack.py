@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from troposphere import AWSObject, Output, Parameter, Ref, Sub, Template, iam
+from troposphere import AWSObject, GetAtt, Output, Parameter, Ref, Sub, Template, iam, logs
 
 from ..plan import Plan
 
@@ -57,6 +57,7 @@ class Stack:
     network: NetworkRefs | None = None
     database: DatabaseRefs | None = None
     alert_topic: Any | None = None
+    key: Any | None = None  # the stack's customer key (standard): alerts and log groups
     queues: dict[str, QueueRefs] = field(default_factory=dict)
     cluster: Any | None = None
     capacity_providers: str | None = None  # logical ID of the cluster's capacity provider associations
@@ -87,6 +88,22 @@ class Stack:
     def name(self, suffix: str = "") -> str:
         """A physical name prefix: <app>-<environment>[-suffix]."""
         return f"{self.plan.stack_name}-{suffix}" if suffix else self.plan.stack_name
+
+
+def log_group(stack: Stack, logical_id: str) -> Any:
+    """A log group with the profile's retention, under the stack's key when it has one. Its name is CloudWatch's
+    choice, so a replacement never collides; it is only replaced if that changes. On stack delete production
+    keeps its logs (they still expire by retention, so the cost stays bounded); other environments delete
+    them with the stack."""
+    props: dict[str, Any] = {"RetentionInDays": stack.plan.policy.monitoring.log_retention_days}
+    if stack.key is not None:
+        props["KmsKeyId"] = GetAtt(stack.key, "Arn")
+    group = stack.add(logs.LogGroup(logical_id, DeletionPolicy="Retain" if stack.plan.production else "Delete",
+                                    UpdateReplacePolicy="Delete", **props))
+    if stack.key is None:
+        skip_checks(group, ("CKV_AWS_158", "Encrypted by CloudWatch Logs' own key: a customer key costs USD 1/month "
+                                           "and would break this profile's zero idle cost."))
+    return group
 
 
 def arn(service: str, resource: str) -> Sub:

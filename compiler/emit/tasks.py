@@ -7,12 +7,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from troposphere import GetAtt, Join, Ref, Sub, ec2, ecs, logs
+from troposphere import GetAtt, Join, Ref, Sub, ec2, ecs
 from troposphere import applicationautoscaling as aas
 
 from .. import contract
 from ..plan import ServicePlan
-from .stack import Stack, arn, role, statement
+from .stack import Stack, arn, log_group, role, skip_checks, statement
 
 ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/"
                        r"(?P<repository>[^:@]+)(?P<ref>[:@].+)?$")
@@ -110,6 +110,10 @@ def cluster(stack: Stack) -> None:
     insights = "enabled" if policy.monitoring.dashboard else "disabled"
     stack.cluster = stack.add(ecs.Cluster("Cluster", ClusterSettings=[
         ecs.ClusterSetting(Name="containerInsights", Value=insights)]))
+    if insights == "disabled":
+        skip_checks(stack.cluster, ("CKV_AWS_65", "Container Insights off: it bills custom metrics per task and "
+                                                  "service, which this profile's zero idle cost rules out; task "
+                                                  "logs and the queues' metrics remain."))
     # Whatever names a capacity provider depends on this association (ecs_service, workers.pipe): on create
     # it must exist first, on delete ECS refuses to remove a provider still in use by a service.
     stack.capacity_providers = "ClusterCapacityProviders"
@@ -144,10 +148,8 @@ def stop_timeout(stack: Stack, service: ServicePlan) -> int:
 
 
 def task_definition(stack: Stack, service: ServicePlan) -> None:
-    plan = stack.plan
     image = image_parameter(stack, service)
-    log_group = stack.add(logs.LogGroup(f"{service.id}LogGroup",
-                                        RetentionInDays=plan.policy.monitoring.log_retention_days))
+    logs_group = log_group(stack, f"{service.id}LogGroup")
     assert stack.database is not None
     secrets = [(name, secret_reference(ref)[0]) for name, ref in secret_variables(stack, service)]
     inject = secret_statements("ReadSecrets", service_secrets(stack, service))
@@ -156,7 +158,7 @@ def task_definition(stack: Stack, service: ServicePlan) -> None:
         inject += stack.database.inject_statements
     execution = role(stack, f"{service.id}ExecutionRole", "ecs-tasks.amazonaws.com", [
         *image_pull_statements(service),
-        statement("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [GetAtt(log_group, "Arn")]),
+        statement("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [GetAtt(logs_group, "Arn")]),
         *inject,
     ])
     roles = [execution]
@@ -164,6 +166,12 @@ def task_definition(stack: Stack, service: ServicePlan) -> None:
     runtime_statements = queue_statements(stack, service)
     if service.role is not None:
         runtime_statements += stack.database.container_read_statements
+    if service.role == "worker" and stack.plan.worker_mode == "poll":
+        # Scale-in never stops a running execution: the worker protects its own task while it holds one
+        # (ECS agent's task-protection endpoint, which calls these with the task role).
+        runtime_statements.append(statement(
+            "ProtectOwnTask", ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"],
+            [Sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${Cluster}/*")]))
     if runtime_statements:
         task_role = role(stack, f"{service.id}TaskRole", "ecs-tasks.amazonaws.com", runtime_statements)
         task_role_props["TaskRoleArn"] = GetAtt(task_role, "Arn")
@@ -176,7 +184,7 @@ def task_definition(stack: Stack, service: ServicePlan) -> None:
         "Secrets": [ecs.Secret(Name=k, ValueFrom=v) for k, v in secrets],
         "StopTimeout": stop_timeout(stack, service),
         "LogConfiguration": ecs.LogConfiguration(LogDriver="awslogs", Options={
-            "awslogs-group": Ref(log_group), "awslogs-region": Ref("AWS::Region"),
+            "awslogs-group": Ref(logs_group), "awslogs-region": Ref("AWS::Region"),
             "awslogs-stream-prefix": service.name}),
     }
     if command:
