@@ -1,5 +1,6 @@
 """Template diff, offline: resources added, removed and modified with property paths, replacement markers,
-security changes (IAM statements, security-group rules, public invoke permissions) and parameter changes.
+security changes (IAM statements, security-group rules, public invoke permissions, checkov suppressions) and
+parameter changes.
 
 `fbc diff` and `fbc apply` both use it; apply adds the change set's own replacement verdicts when a stack
 exists. Replacement offline comes from the CloudFormation resource schemas' createOnlyProperties, as
@@ -36,10 +37,15 @@ class ResourceChange:
 
 @dataclass(frozen=True)
 class SecurityChange:
-    kind: Literal["iam", "network", "invoke"]
+    kind: Literal["iam", "network", "invoke", "checkov"]
     broadens: bool  # False: narrows
     resource: str
     detail: str
+    # checkov suppressions only: the check, its reason in the new template (the old one when removed) and,
+    # when only the reason changed, the reason before.
+    check: str | None = None
+    comment: str | None = None
+    was: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,10 +68,14 @@ class TemplateDiff:
 
     @property
     def risky(self) -> list[str]:
-        """Why a person should confirm: removals, replacements, broader access."""
+        """Why a person should confirm: removals, replacements, broader access. A new checkov suppression is
+        shown (a reviewer judges its reason in the diff) but grants nothing by itself, and CloudFormation does
+        not even update a resource whose Metadata alone changed: what it accepts comes with a property change,
+        which is judged on its own."""
         reasons = [f"removes {c.logical_id}" for c in self.resources if c.action == "Remove"]
         reasons += [f"replaces {c.logical_id}" for c in self.resources if c.replacement in ("True", "Conditional")]
-        reasons += [f"broadens {s.kind} access: {s.resource} {s.detail}" for s in self.security if s.broadens]
+        reasons += [f"broadens {s.kind} access: {s.resource} {s.detail}" for s in self.security
+                    if s.broadens and s.kind != "checkov"]
         return reasons
 
 
@@ -187,13 +197,39 @@ def _invokes(resources: dict[str, Any]) -> set[tuple[str, str]]:
             for logical_id, r in resources.items() if r["Type"] == "AWS::Lambda::Permission"}
 
 
+def _suppressions(resources: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """checkov suppressions in Metadata (checkov: skip: [{id, comment}]): (logical ID, check ID) -> reason."""
+    out = {}
+    for logical_id, resource in resources.items():
+        metadata = resource.get("Metadata")
+        checkov = metadata.get("checkov") if isinstance(metadata, dict) else None
+        for skip in _as_list(checkov.get("skip", [])) if isinstance(checkov, dict) else []:
+            if isinstance(skip, dict) and skip.get("id"):
+                out[(logical_id, str(skip["id"]))] = str(skip.get("comment", ""))
+    return out
+
+
+def _suppression_changes(old: dict[str, Any], new: dict[str, Any]) -> list[SecurityChange]:
+    """A suppression added, or whose reason changed, broadens (a reviewer judges the reason); one removed
+    narrows."""
+    before, after = _suppressions(old), _suppressions(new)
+    changes = [SecurityChange("checkov", True, r, f"{c}: {after[r, c]}", c, after[r, c])
+               for r, c in sorted(after.keys() - before.keys())]
+    changes += [SecurityChange("checkov", True, r, f"{c}: {after[r, c]} (reason was: {before[r, c]})", c,
+                               after[r, c], before[r, c])
+                for r, c in sorted(after.keys() & before.keys()) if after[r, c] != before[r, c]]
+    changes += [SecurityChange("checkov", False, r, f"{c}: {before[r, c]}", c, before[r, c])
+                for r, c in sorted(before.keys() - after.keys())]
+    return changes
+
+
 def _security(old: dict[str, Any], new: dict[str, Any]) -> list[SecurityChange]:
     changes = []
     for kind, extract in (("iam", _statements), ("network", _rules), ("invoke", _invokes)):
         before, after = extract(old), extract(new)
         changes += [SecurityChange(kind, True, r, d) for r, d in sorted(after - before)]  # type: ignore[arg-type]
         changes += [SecurityChange(kind, False, r, d) for r, d in sorted(before - after)]  # type: ignore[arg-type]
-    return changes
+    return changes + _suppression_changes(old, new)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -276,7 +312,7 @@ def render_text(diff: TemplateDiff, colour: bool = False) -> str:
         for sec in diff.security:
             sign, code = ("+", "31") if sec.broadens else ("-", "32")
             what = "broadens" if sec.broadens else "narrows"
-            lines.append(_paint(f"{sign} [{sec.kind}] {what} {sec.resource}: {sec.detail}", code, colour))
+            lines.append(_paint(f"{sign} {_security_line(sec, what)}", code, colour))
     for title, items in (("Parameters", diff.parameters), ("Outputs", diff.outputs)):
         if items:
             lines.append(title)
@@ -285,9 +321,20 @@ def render_text(diff: TemplateDiff, colour: bool = False) -> str:
                 lines.append(f"{sign} {item.name}: {_value(item.old)} -> {_value(item.new)}")
     summary = {a: sum(c.action == a for c in diff.resources) for a in ("Add", "Modify", "Remove")}
     replaced = sum(c.replacement in ("True", "Conditional") for c in diff.resources)
+    suppressed = sum(s.broadens for s in diff.security if s.kind == "checkov")
     lines.append(f"{summary['Add']} to add, {summary['Modify']} to modify ({replaced} replaced), "
-                 f"{summary['Remove']} to remove; {sum(s.broadens for s in diff.security)} security broadening(s)")
+                 f"{summary['Remove']} to remove; {sum(s.broadens for s in diff.security) - suppressed} security "
+                 f"broadening(s)" + (f", {suppressed} checkov suppression(s) added or reworded" if suppressed else ""))
     return "\n".join(lines)
+
+
+def _security_line(sec: SecurityChange, what: str) -> str:
+    if sec.kind != "checkov":
+        return f"[{sec.kind}] {what} {sec.resource}: {sec.detail}"
+    if not sec.broadens:
+        return f"[checkov] no longer suppressed {sec.check} on {sec.resource} (reason was: {sec.comment})"
+    was = f" (reason was: {sec.was})" if sec.was is not None else ""
+    return f"[checkov] suppressed {sec.check} on {sec.resource}: {sec.comment}{was}"
 
 
 def render_json(diff: TemplateDiff) -> str:
@@ -300,6 +347,7 @@ def render_json(diff: TemplateDiff) -> str:
                        "properties": [{"path": p.path, "old": plain(p.old), "new": plain(p.new),
                                        "replaces": p.replaces} for p in c.properties]} for c in diff.resources],
         "security": [{"kind": s.kind, "broadens": s.broadens, "resource": s.resource, "detail": s.detail}
+                     | ({"check": s.check, "comment": s.comment, "was": s.was} if s.kind == "checkov" else {})
                      for s in diff.security],
         "parameters": [{"name": p.name, "old": plain(p.old), "new": plain(p.new)} for p in diff.parameters],
         "outputs": [{"name": p.name, "old": plain(p.old), "new": plain(p.new)} for p in diff.outputs],
