@@ -85,6 +85,20 @@ def test_ultra_tasks_per_message_at_the_spot_discount() -> None:
     assert pipe.quantity == pytest.approx(1000 * 60 / 3600 * 0.5)  # Fargate's one-minute minimum
 
 
+def test_cloudfront_bills_requests_and_bytes_within_its_always_free_tier() -> None:
+    result = cost_of("ultra", "prod")
+    # 2 public services x 100,000 HTTPS requests at $0.0100 per 10,000; 50 KB each = 10 GB at $0.085
+    assert lines(result, "Distribution") == [("cloudfront-https-request", 0.2), ("cloudfront-data-out-gb", 0.85)]
+    assert all(line.kind == "usage" and line.after == pytest.approx(0) for line in result.lines
+               if line.resource == "Distribution")
+    busy = cost_of("ultra", "prod", Usage(requests_per_month=15_000_000))  # 30M requests, 1,500 GB
+    requests, data = (line for line in busy.lines if line.resource == "Distribution")
+    assert requests.free == pytest.approx(10_000_000 * 0.000001) and requests.after == pytest.approx(20.0)
+    assert data.free == pytest.approx(1000 * 0.085) and data.after == pytest.approx(500 * 0.085)
+    assert {a.name for a in busy.allowances} >= {"CloudFront: 10M requests a month", "CloudFront: 1 TB out a month"}
+    assert not any(line.resource == "Distribution" for line in cost_of("standard", "prod").lines)
+
+
 def test_allowances_cover_idle_first_and_never_more_than_they_hold() -> None:
     result = cost_of("ultra", "prod", Usage(executions_per_month=5_000_000, requests_per_month=20_000_000))
     sqs = [line for line in result.lines if line.meter == "sqs-request"]

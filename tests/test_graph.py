@@ -47,16 +47,28 @@ def test_standard_shows_load_balancer_nat_private_services_and_rds() -> None:
     assert {g.id for g in d.groups} == {"aws", "vpc", "public", "private", "data"}
 
 
-def test_ultra_shows_function_urls_a_pipe_spot_tasks_and_the_external_database() -> None:
+def test_ultra_shows_cloudfront_function_urls_a_pipe_spot_tasks_and_the_external_database() -> None:
     d = diagram("ultra")
     ids = {n.id for n in d.nodes}
     assert "LoadBalancer" not in ids and not any(i.startswith("Nat") for i in ids)
-    assert {("Users", "ApiFunction", "function URL"), ("WorkflowRequestsQueue", "WorkerPipe", "message"),
+    assert {("Users", "Distribution", "HTTPS"), ("Distribution", "FrontendFunction", "default"),
+            ("Distribution", "ApiFunction", "/api, /api/*"), ("WorkflowRequestsQueue", "WorkerPipe", "message"),
             ("WorkerPipe", "WorkerTaskDefinition", "RunTask"), ("WorkerTaskDefinition", "Internet", "HTTP steps"),
             ("WorkerTaskDefinition", "Database", "SQL")} <= edges(d)
+    assert not [e for e in d.edges if e.source == "Users" and e.target.endswith("Function")]  # all through CloudFront
+    assert next(n for n in d.nodes if n.id == "Distribution").group is None  # global, outside the region
     task = next(n for n in d.nodes if n.id == "WorkerTaskDefinition")
     assert task.group == "subnets" and "Fargate Spot" in task.detail
     assert next(n for n in d.nodes if n.id == "Database").label == "PostgreSQL (external)"
+
+
+def test_only_public_function_urls_go_through_cloudfront() -> None:
+    full = edges(diagram("ultra", "prod", SPECS[1]))
+    assert {("Distribution", "SiteFunction", "default"), ("Distribution", "ApiFunction", "/api, /api/*"),
+            ("Users", "AdminFunction", "function URL (IAM)")} <= full  # admin is private: IAM, no CloudFront
+    private = diagram("ultra", "prod", SPECS[3])  # one private API: no distribution
+    assert "Distribution" not in {n.id for n in private.nodes}
+    assert ("Users", "ApiFunction", "function URL (IAM)") in edges(private)
 
 
 def test_every_edge_joins_drawn_nodes() -> None:

@@ -23,6 +23,7 @@ from .usage import (
     NEW_CONNECTIONS_PER_LCU_HOUR,
     PIPE_POLLERS,
     REQUEST_SECONDS,
+    RESPONSE_KB,
     SCHEDULER_SECONDS,
     TASK_STARTUP_SECONDS,
     VISIBILITY_EXTEND_SECONDS,
@@ -241,6 +242,18 @@ def function(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
                    invocations * seconds * memory_gb, arch)
 
 
+def distribution(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
+    """Billed per request and per byte out, nothing while idle; every request to a public web service passes
+    through it (caching is off, so the functions are invoked as before)."""
+    config = props["DistributionConfig"]
+    if config.get("PriceClass") != "PriceClass_100":  # other classes add edges with higher prices
+        raise Unpriced(f"price class {config.get('PriceClass', 'PriceClass_All')}")
+    requests = ctx.usage.requests_per_month * len(config["Origins"])  # one origin per public web service
+    yield ctx.line(rid, "usage", f"{requests:,} HTTPS requests", "cloudfront-https-request", requests)
+    gigabytes = requests * RESPONSE_KB / 1_000_000
+    yield ctx.line(rid, "usage", f"{gigabytes:,.1f} GB out to viewers", "cloudfront-data-out-gb", gigabytes)
+
+
 def alarm(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
     metrics = sum("MetricStat" in m for m in props.get("Metrics", [])) or 1
     yield ctx.line(rid, "idle", f"alarm on {metrics} metric(s)", "alarm-metric-month", metrics)
@@ -287,6 +300,7 @@ PRICERS: dict[str, Pricer] = {
     "AWS::SQS::Queue": queue,
     "AWS::Lambda::Function": function,
     "AWS::CloudWatch::Alarm": alarm,
+    "AWS::CloudFront::Distribution": distribution,
     "AWS::CloudWatch::Dashboard": dashboard,
     "AWS::KMS::Key": kms_key,
     "AWS::RDS::DBInstance": database,
@@ -309,8 +323,8 @@ FREE = {
     "AWS::EC2::VPCGatewayAttachment", "AWS::ECS::Cluster", "AWS::ECS::ClusterCapacityProviderAssociations",
     "AWS::ECS::TaskDefinition", "AWS::ElasticLoadBalancingV2::Listener",
     "AWS::ElasticLoadBalancingV2::ListenerRule", "AWS::ElasticLoadBalancingV2::TargetGroup", "AWS::IAM::Role",
-    "AWS::IAM::Policy", "AWS::Lambda::Permission", "AWS::Lambda::Url", "AWS::RDS::DBSubnetGroup",
-    "AWS::SNS::Subscription", "AWS::SQS::QueuePolicy",
+    "AWS::IAM::Policy", "AWS::Lambda::EventInvokeConfig", "AWS::Lambda::Permission", "AWS::Lambda::Url",
+    "AWS::RDS::DBSubnetGroup", "AWS::SNS::Subscription", "AWS::SQS::QueuePolicy",
 }
 
 

@@ -13,6 +13,7 @@ PIPE_POLLERS = 5  # concurrent 20-second long polls Pipes keeps on an SQS source
 LONG_POLL_SECONDS = 20
 VISIBILITY_EXTEND_SECONDS = 20  # a poll worker extends a running message's visibility this often
 NEW_CONNECTIONS_PER_LCU_HOUR = 25 * 3600  # ALB: 1 LCU = 25 new connections a second
+RESPONSE_KB = 50  # average response through CloudFront (API JSON is smaller, frontend pages larger)
 
 
 @dataclass(frozen=True)
@@ -31,5 +32,6 @@ class Usage:
             f"a task per message bills start-up ({TASK_STARTUP_SECONDS} s) and at least {FARGATE_MINIMUM_SECONDS} s",
             f"Pipes keeps {PIPE_POLLERS} {LONG_POLL_SECONDS}-second long polls on its queue",
             "a steady stream of executions (sparse bursts add up to 5 minutes of worker time each in standard)",
-            f"{HOURS_PER_MONTH} hours a month; no data transfer, NAT data processing or log volume",
+            f"{RESPONSE_KB} KB per response through CloudFront; no other data transfer, NAT data processing or "
+            f"log volume",
         ]

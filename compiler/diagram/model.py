@@ -62,6 +62,7 @@ DRAWN = frozenset({
     "AWS::EC2::NatGateway", "AWS::EC2::Instance", "AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::SQS::Queue",
     "AWS::RDS::DBInstance", "AWS::ECS::Service", "AWS::Lambda::Function", "AWS::Pipes::Pipe",
     "AWS::ECS::TaskDefinition", "AWS::Scheduler::Schedule", "AWS::CloudWatch::Alarm", "AWS::SNS::Topic",
+    "AWS::CloudFront::Distribution",
 })
 NOT_DRAWN = frozenset({
     "AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy",
@@ -71,8 +72,8 @@ NOT_DRAWN = frozenset({
     "AWS::EC2::SecurityGroupEgress", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SubnetRouteTableAssociation",
     "AWS::EC2::VPCGatewayAttachment", "AWS::ECS::Cluster", "AWS::ECS::ClusterCapacityProviderAssociations",
     "AWS::ElasticLoadBalancingV2::Listener", "AWS::ElasticLoadBalancingV2::TargetGroup", "AWS::IAM::Role",
-    "AWS::KMS::Key", "AWS::Lambda::Permission", "AWS::Logs::LogGroup", "AWS::RDS::DBSubnetGroup",
-    "AWS::SNS::Subscription",
+    "AWS::KMS::Key", "AWS::Lambda::EventInvokeConfig", "AWS::Lambda::Permission", "AWS::Logs::LogGroup",
+    "AWS::RDS::DBSubnetGroup", "AWS::SNS::Subscription",
 })
 
 # Subnet tiers, by the logical-ID prefix of the subnets a resource uses (compiler/emit/network.py names them).
@@ -113,14 +114,28 @@ def build(compiled: Compiled) -> Diagram:
     users = d.add(Node("Users", "Users", "clients on the internet", "client"))
     internet = d.add(Node("Internet", "Internet", "what HTTP steps call", "client"))
 
-    # Ingress: a load balancer routing by path, or one function URL per web service.
+    # Ingress: a load balancer routing by path, or function URLs (the public ones behind CloudFront).
     for rid in r.of_type("AWS::ElasticLoadBalancingV2::LoadBalancer"):
         props = r.props(rid)
         d.add(Node(rid, "Application Load Balancer", props.get("Scheme", ""), "gateway", r.tier(props["Subnets"])))
         d.link(users, rid, "HTTP(S)")
+    # CloudFront: one origin in front of the public function URLs, a path per behaviour.
+    fronted = set()
+    for rid in r.of_type("AWS::CloudFront::Distribution"):
+        config = r.props(rid)["DistributionConfig"]
+        d.add(Node(rid, "CloudFront", "one origin for the web services (no CORS), no cache, $0 idle", "gateway"))
+        d.link(users, rid, "HTTPS")
+        routes: dict[str, list[str]] = {config["DefaultCacheBehavior"]["TargetOriginId"]: ["default"]}
+        for behaviour in config.get("CacheBehaviors", []):
+            routes.setdefault(behaviour["TargetOriginId"], []).append(behaviour["PathPattern"])
+        for origin, paths in routes.items():  # origin IDs are the function URLs' logical IDs
+            d.link(rid, r.props(origin)["TargetFunctionArn"]["Fn::GetAtt"][0], ", ".join(paths))
+            fronted.add(origin)
     for rid in r.of_type("AWS::Lambda::Url"):
-        target = r.props(rid)["TargetFunctionArn"]["Fn::GetAtt"][0]
-        d.link(users, target, "function URL")
+        if rid not in fronted:
+            target = r.props(rid)["TargetFunctionArn"]["Fn::GetAtt"][0]
+            iam = r.props(rid).get("AuthType") == "AWS_IAM"
+            d.link(users, target, "function URL (IAM)" if iam else "function URL")
 
     # NAT: how private tasks reach the internet.
     for rid in r.of_type("AWS::EC2::NatGateway") + r.of_type("AWS::EC2::Instance"):

@@ -119,5 +119,6 @@ def emit(stack: Stack) -> None:
                                                             "every public web service under its path.")
     api = next((s for s in services if s.role == "api"), None)
     if api is not None:
-        stack.output("ApiUrl", Join("", ["https://", domain, api.path.rstrip("/")]),
+        path = [api.path.rstrip("/")] if api.path != "/" else []
+        stack.output("ApiUrl", Join("", ["https://", domain, *path]),
                      "Base URL of the Flow Builder API (through CloudFront).")
