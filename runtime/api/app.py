@@ -113,7 +113,8 @@ def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations
 
     @health.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        # Which deployment answered: an operator checking prod must not be reading staging.
+        return {"status": "ok", "app": settings.app, "environment": settings.environment, "role": settings.role}
 
     @health.get("/readyz", tags=["health"], responses={503: {"description": "database or queue unreachable"}})
     def readyz(response: Response) -> dict[str, str]:
