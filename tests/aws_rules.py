@@ -111,12 +111,12 @@ def instances_survive_replacement(doc: Template, _env: str) -> list[str]:
             if "NetworkInterfaceId" in interface and str(interface.get("DeviceIndex")) == "0":
                 found.append(f"{name} attaches a pre-made interface at device index 0: its replacement cannot")
         image = props.get("ImageId")
-        if isinstance(image, dict) and image.get("Ref") in ssm_parameters or "{{resolve:ssm" in str(image):
+        if (isinstance(image, dict) and image.get("Ref") in ssm_parameters) or "{{resolve:ssm" in str(image):
             found.append(f"{name} takes its AMI from SSM at every stack update: a new AMI replaces it")
         template_ref = props.get("LaunchTemplate", {}).get("LaunchTemplateId", {})
         launch = doc["Resources"].get(template_ref.get("Ref", "")) if isinstance(template_ref, dict) else None
         image = launch["Properties"]["LaunchTemplateData"].get("ImageId") if launch else None
-        if isinstance(image, dict) and image.get("Ref") in ssm_parameters or "{{resolve:ssm" in str(image):
+        if (isinstance(image, dict) and image.get("Ref") in ssm_parameters) or "{{resolve:ssm" in str(image):
             found.append(f"{name}'s launch template takes its AMI from SSM at every stack update")
     return found
 
@@ -127,7 +127,7 @@ def nat_forwards_before_it_can_fail(doc: Template, _env: str) -> list[str]:
     found = []
     for name, resource in _resources(doc, "AWS::EC2::Instance"):
         script = resource["Properties"].get("UserData", {}).get("Fn::Base64")
-        if not isinstance(script, str) or not resource["Properties"].get("SourceDestCheck") is False:
+        if not isinstance(script, str) or resource["Properties"].get("SourceDestCheck") is not False:
             continue
         lines = script.splitlines()
         first = {what: next((i for i, line in enumerate(lines) if re.search(pattern, line)), None)
@@ -153,7 +153,7 @@ def web_services_never_at_zero(doc: Template, _env: str) -> list[str]:
     """A web service on ECS at 0 tasks never starts (no task, no CPU metric, requests do not start one)."""
     found = []
     targets = {}
-    for name, target in _resources(doc, "AWS::ApplicationAutoScaling::ScalableTarget"):
+    for _, target in _resources(doc, "AWS::ApplicationAutoScaling::ScalableTarget"):
         service = next((r for r in _references(target["Properties"]["ResourceId"]) if r.endswith("Service")), None)
         targets[service] = target["Properties"]["MinCapacity"]
     for name, service in _resources(doc, "AWS::ECS::Service"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -157,8 +158,8 @@ def test_scale_in_spares_running_executions_fails_without_protection() -> None:
 # --- secrets per environment --------------------------------------------------------------------------------------
 
 def _secret_names(doc: dict[str, Any]) -> set[str]:
-    text = json.dumps(doc)
-    return {m for m in __import__("re").findall(r"parameter(/[A-Za-z0-9/_.-]+)", text)}
+    """SSM parameter names the template reads (secrets in the ECS Secrets and Lambda references)."""
+    return set(re.findall(r"parameter(/[A-Za-z0-9/_.-]+)", json.dumps(doc)))
 
 
 @pytest.mark.parametrize("profile", ["standard", "ultra"])

@@ -50,7 +50,7 @@ def test_create_apply_again_change_diff_and_destroy(aws: dict[str, str], tmp_pat
     spec = ["-f", str(MINIMAL), "--profile", "ultra"]
     created = fbc(aws, "apply", *spec, *NETWORK, "--yes")
     assert created.returncode == 0, created.stderr
-    assert "Create tiny-dev: 21 change(s)" in created.stdout
+    assert "Create tiny-dev: 22 change(s)" in created.stdout  # 21 + the scheduler's EventInvokeConfig
     assert "tiny-dev: CREATE_COMPLETE" in created.stdout
 
     cfn = _client(aws, "cloudformation", "eu-west-1")
@@ -63,6 +63,9 @@ def test_create_apply_again_change_diff_and_destroy(aws: dict[str, str], tmp_pat
 
     again = fbc(aws, "apply", *spec)
     assert (again.returncode, again.stdout.strip()) == (0, "tiny-dev: no changes")
+    # Parameters given again with the values the stack has are no change either (no empty change set run).
+    same_values = fbc(aws, "apply", *spec, *NETWORK)
+    assert (same_values.returncode, same_values.stdout.strip()) == (0, "tiny-dev: no changes")
     same = fbc(aws, "diff", *spec)
     assert (same.returncode, same.stdout.strip()) == (0, "no differences")
 

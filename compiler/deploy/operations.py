@@ -218,9 +218,9 @@ def apply(sess: Any, target: Target, *, given: dict[str, str], assume_yes: bool,
 
     parameters = resolve_parameters(target.template, given, stack)
     previous_template = cf.template(name) if stack is not None and stack.status != "REVIEW_IN_PROGRESS" else None
-    if previous_template is not None and previous_template == target.template and all(
-            p.get("UsePreviousValue") or stack.parameters.get(p["ParameterKey"]) == p["ParameterValue"]  # type: ignore[union-attr]
-            for p in parameters):
+    unchanged = (stack is not None and previous_template == target.template
+                 and not _changed_parameters(stack, parameters))
+    if unchanged:
         say(f"{name}: no changes")
         return 0
 
@@ -266,6 +266,23 @@ def apply(sess: Any, target: Target, *, given: dict[str, str], assume_yes: bool,
     for key, value in sorted(final.outputs.items()):
         say(f"  {key} = {value}")
     return 0
+
+
+def _changed_parameters(stack: StackInfo, parameters: list[dict[str, Any]]) -> list[str]:
+    return [p["ParameterKey"] for p in parameters if not p.get("UsePreviousValue")
+            and not _same_value(stack.parameters.get(p["ParameterKey"]), p["ParameterValue"])]
+
+
+def _same_value(deployed: str | None, given: str) -> bool:
+    """A parameter given again with the value it has. List parameters compare item by item: CloudFormation
+    returns "a,b" (moto's server returns the repr "['a', 'b']", which reads the same here)."""
+    if deployed is None:
+        return False
+
+    def items(value: str) -> list[str]:
+        return [v.strip().strip("'\"") for v in value.strip().removeprefix("[").removesuffix("]").split(",")]
+
+    return items(deployed) == items(given)
 
 
 def _abandon(cf: CloudFormation, name: str, change_set: str, *, created: bool) -> None:
