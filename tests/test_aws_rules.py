@@ -238,3 +238,21 @@ def test_any_combination_also_passes_cfn_lint(tmp_path: Path, setting: dict[str,
     assert aws_rules.check(doc, setting["env"]) == []
     matches = lint(json.dumps(doc), config=ManualArgs(regions=["us-east-1", "us-west-2"]))
     assert [f"{m.rule.id} {m.message}" for m in matches if m.rule.id[0] in "EW"] == []
+
+
+def test_prod_load_balancer_writes_access_logs_to_a_kept_bucket() -> None:
+    doc = template("flow-builder", "standard", "prod")
+    attributes = {a["Key"]: a["Value"] for a in doc["Resources"]["LoadBalancer"]["Properties"]["LoadBalancerAttributes"]}
+    assert attributes["access_logs.s3.enabled"] == "true"
+    assert attributes["access_logs.s3.bucket"] == {"Ref": "LoadBalancerLogsBucket"}
+    bucket = doc["Resources"]["LoadBalancerLogsBucket"]
+    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")  # never empty on delete
+    rules = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rules[0]["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}  # ALB cannot write under KMS
+    statements = doc["Resources"]["LoadBalancerLogsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    principals = [s["Principal"] for s in statements if s["Effect"] == "Allow"]
+    assert principals == [{"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
+                          {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::127311923021:root"}}]  # us-east-1
+    assert doc["Resources"]["LoadBalancer"]["DependsOn"] == ["LoadBalancerLogsBucketPolicy"]
+    dev = template("flow-builder", "standard", "dev")
+    assert "LoadBalancerLogsBucket" not in dev["Resources"]

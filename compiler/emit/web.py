@@ -10,6 +10,7 @@ from troposphere import elasticloadbalancingv2 as elb
 
 from ..plan import ServicePlan
 from ..scalars import CERTIFICATE_PATTERN
+from . import access_logs
 from .database import NO_EGRESS
 from .monitoring import alarm
 from .stack import Stack, skip_checks
@@ -61,10 +62,18 @@ def load_balancer(stack: Stack, public: list[ServicePlan]) -> list[str]:
         "LoadBalancer", Type="application", Scheme="internet-facing", Subnets=stack.network.public_subnets,
         SecurityGroups=[Ref(group)], LoadBalancerAttributes=[
             elb.LoadBalancerAttributes(Key="routing.http.drop_invalid_header_fields.enabled", Value="true")]))
-    skip_checks(stack.load_balancer, (
-        "CKV_AWS_91", "Access logs are not written yet: ALB delivers them only to an S3 bucket whose policy names "
-                      "the region's Elastic Load Balancing account (older regions) or log-delivery service (newer "
-                      "ones); until that bucket is made per region, the 5xx alarm and target metrics watch it."))
+    if plan.production:
+        logs = access_logs.bucket(stack)
+        stack.load_balancer.LoadBalancerAttributes += [
+            elb.LoadBalancerAttributes(Key="access_logs.s3.enabled", Value="true"),
+            elb.LoadBalancerAttributes(Key="access_logs.s3.bucket", Value=Ref(logs)),
+            elb.LoadBalancerAttributes(Key="access_logs.s3.prefix", Value=access_logs.PREFIX)]
+        stack.load_balancer.DependsOn = ["LoadBalancerLogsBucketPolicy"]  # ELB checks it may write first
+    else:
+        skip_checks(stack.load_balancer, (
+            "CKV_AWS_91", f"No access logs in {plan.environment}: the bucket they need is kept after the stack "
+                          "(CloudFormation cannot delete one holding objects); prod writes them, other "
+                          "environments have the 5xx alarm and target metrics."))
     default = None
     for service in public:
         target = stack.add(elb.TargetGroup(
