@@ -242,7 +242,8 @@ def test_any_combination_also_passes_cfn_lint(tmp_path: Path, setting: dict[str,
 
 def test_prod_load_balancer_writes_access_logs_to_a_kept_bucket() -> None:
     doc = template("flow-builder", "standard", "prod")
-    attributes = {a["Key"]: a["Value"] for a in doc["Resources"]["LoadBalancer"]["Properties"]["LoadBalancerAttributes"]}
+    balancer = doc["Resources"]["LoadBalancer"]
+    attributes = {a["Key"]: a["Value"] for a in balancer["Properties"]["LoadBalancerAttributes"]}
     assert attributes["access_logs.s3.enabled"] == "true"
     assert attributes["access_logs.s3.bucket"] == {"Ref": "LoadBalancerLogsBucket"}
     bucket = doc["Resources"]["LoadBalancerLogsBucket"]
