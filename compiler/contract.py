@@ -14,18 +14,20 @@ ROLE = "FLOWBUILDER_ROLE"  # api | worker | scheduler
 QUEUE_URL = "FLOWBUILDER_QUEUE_URL"  # where executions are sent (api, scheduler) or read from (worker)
 BASE_PATH = "FLOWBUILDER_BASE_PATH"  # the load balancer's path prefix for the API
 WORKER_MODE = "FLOWBUILDER_WORKER_MODE"  # poll (standard) | once (ultra, one task per message)
-WORKER_TIMEOUT = "FLOWBUILDER_WORKER_TIMEOUT"  # seconds one execution may take
+WORKER_TIMEOUT = "FLOWBUILDER_WORKER_TIMEOUT"  # seconds one claim of an execution may run; then it fails
 WORKER_CONCURRENCY = "FLOWBUILDER_WORKER_CONCURRENCY"
+# once mode: executions running at once across all tasks (the spec's scaling max). Pipes starts one task per
+# message with no concurrency limit; the runtime admits a task's claim only below this count.
+WORKER_MAX_RUNNING = "FLOWBUILDER_WORKER_MAX_RUNNING"
 EXECUTION_ID = "FLOWBUILDER_EXECUTION_ID"  # once mode: the message body, set by the Pipe's container override
 
-# Database, standard profile (RDS): host, port and name in plain env; user and password from the secret RDS
-# manages, through ECS Secrets (never in the template).
+# Database, standard profile (RDS): host, port and name in plain env, and the ARN of the secret RDS manages
+# (JSON username/password). No user or password variable: RDS rotates the password every 7 days, so the
+# runtime reads the secret for each new connection (cached, read again when the database refuses it).
 DB_HOST = "FLOWBUILDER_DB_HOST"
 DB_PORT = "FLOWBUILDER_DB_PORT"
 DB_NAME = "FLOWBUILDER_DB_NAME"
-DB_USER = "FLOWBUILDER_DB_USER"
-DB_PASSWORD = "FLOWBUILDER_DB_PASSWORD"
-DB_SECRET_ARN = "FLOWBUILDER_DB_SECRET_ARN"  # Lambda: read user/password at run time
+DB_SECRET_ARN = "FLOWBUILDER_DB_SECRET_ARN"
 # Database, ultra profile (external): the whole URL from SSM SecureString or Secrets Manager.
 DATABASE_URL = "FLOWBUILDER_DATABASE_URL"  # ECS: injected through Secrets
 DATABASE_URL_SECRET = "FLOWBUILDER_DATABASE_URL_SECRET"  # Lambda: parameter name or secret ARN, read at run time

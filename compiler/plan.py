@@ -147,6 +147,8 @@ class Plan:
         if service is not None and worker:
             env += [(contract.WORKER_MODE, self.worker_mode), (contract.WORKER_TIMEOUT, str(service.timeout)),
                     (contract.WORKER_CONCURRENCY, str(service.concurrency))]
+            if self.worker_mode == "once":  # the spec's max bounds running executions, not tasks (see contract)
+                env.append((contract.WORKER_MAX_RUNNING, str(service.scaling_max)))
         return env
 
     def api_base_path(self, service: ServicePlan) -> str:

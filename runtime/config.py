@@ -5,14 +5,15 @@ compiler sets; a contract test checks both sides).
 |---|---|---|
 | FLOWBUILDER_APP / FLOWBUILDER_ENVIRONMENT | the application and environment, for logs | "" |
 | FLOWBUILDER_ROLE | api, worker or scheduler | - |
-| FLOWBUILDER_DATABASE_URL | SQLAlchemy URL; else built from FLOWBUILDER_DB_* | sqlite under .flowbuilder/ |
-| FLOWBUILDER_DB_HOST/PORT/NAME/USER/PASSWORD | RDS connection (standard profile) | - |
-| FLOWBUILDER_DB_SECRET_ARN | Lambda: Secrets Manager secret with username/password | - |
+| FLOWBUILDER_DATABASE_URL | SQLAlchemy URL (ultra); else built from FLOWBUILDER_DB_* | sqlite under .flowbuilder/ |
+| FLOWBUILDER_DB_HOST/PORT/NAME | RDS connection without credentials (standard profile) | - / 5432 / flowbuilder |
+| FLOWBUILDER_DB_SECRET_ARN | the RDS-managed secret (JSON username/password), read per new connection and cached | - |
 | FLOWBUILDER_DATABASE_URL_SECRET / _SOURCE | Lambda: where the URL is kept (ssm or secretsmanager) | - |
 | FLOWBUILDER_QUEUE_URL | the executions queue | - |
 | FLOWBUILDER_WORKER_MODE | poll (standard) or once (ultra) | poll |
-| FLOWBUILDER_WORKER_TIMEOUT | seconds one execution may take | 900 |
+| FLOWBUILDER_WORKER_TIMEOUT | seconds one execution may run per claim; past it the execution fails | 900 |
 | FLOWBUILDER_WORKER_CONCURRENCY | executions at once per process (poll) | 1 |
+| FLOWBUILDER_WORKER_MAX_RUNNING | once mode: executions holding a live lease at once, across tasks (0: no bound) | 0 |
 | FLOWBUILDER_EXECUTION_ID | once mode: the execution to run (the message body) | - |
 | FLOWBUILDER_LEASE_SECONDS | how long a claim on an execution lasts without renewal | 60 |
 | FLOWBUILDER_API_KEYS, else API_KEYS | comma-separated bearer keys (API_KEYS: the spec's runtime secret) | - |
@@ -22,6 +23,7 @@ compiler sets; a contract test checks both sides).
 | FLOWBUILDER_SWEEP_QUEUED_AFTER | seconds after which the sweeper re-sends an unclaimed queued execution | 900 |
 | FLOWBUILDER_POLL_WAIT | poll mode: SQS long-poll wait in seconds | 20 |
 | FLOWBUILDER_VISIBILITY_SECONDS | poll mode: a received message's visibility, extended every third of it | 60 |
+| ECS_AGENT_URI | set by ECS in every container: poll mode sets task scale-in protection while busy | - |
 """
 
 from __future__ import annotations
@@ -50,10 +52,10 @@ def database_url(environ: dict[str, str] | None = None) -> str:
                 return "postgresql+psycopg://" + url[len(prefix):]
         return url
     if env.get("FLOWBUILDER_DB_HOST"):
-        user = quote(env.get("FLOWBUILDER_DB_USER", ""), safe="")
-        password = quote(env.get("FLOWBUILDER_DB_PASSWORD", ""), safe="")
-        return (f"postgresql+psycopg://{user}:{password}@{env['FLOWBUILDER_DB_HOST']}:"
-                f"{env.get('FLOWBUILDER_DB_PORT', '5432')}/{env.get('FLOWBUILDER_DB_NAME', 'flowbuilder')}")
+        # No credentials in the URL: they come from FLOWBUILDER_DB_SECRET_ARN per connection (db/session.py).
+        host = env["FLOWBUILDER_DB_HOST"]
+        return (f"postgresql+psycopg://{host}:{env.get('FLOWBUILDER_DB_PORT') or '5432'}/"
+                f"{quote(env.get('FLOWBUILDER_DB_NAME') or 'flowbuilder', safe='')}")
     return DEFAULT_SQLITE
 
 
@@ -63,10 +65,12 @@ class Settings:
     environment: str = ""
     role: str = ""
     database_url: str = DEFAULT_SQLITE
+    db_secret_arn: str = ""  # with database_url from FLOWBUILDER_DB_HOST: where the credentials are
     queue_url: str = ""
     worker_mode: str = "poll"
     worker_timeout: int = 900
     worker_concurrency: int = 1
+    worker_max_running: int = 0
     execution_id: str = ""
     lease_seconds: int = 60
     api_keys: tuple[str, ...] = ()
@@ -82,11 +86,13 @@ class Settings:
                       for c in env.get("FLOWBUILDER_HTTP_ALLOWLIST", "").split(",") if c.strip())
         return cls(
             app=env.get("FLOWBUILDER_APP", ""), environment=env.get("FLOWBUILDER_ENVIRONMENT", ""),
-            role=env.get("FLOWBUILDER_ROLE", ""), database_url=database_url(), queue_url=env.get(
-                "FLOWBUILDER_QUEUE_URL", ""),
+            role=env.get("FLOWBUILDER_ROLE", ""), database_url=database_url(),
+            db_secret_arn="" if env.get("FLOWBUILDER_DATABASE_URL") else env.get("FLOWBUILDER_DB_SECRET_ARN", ""),
+            queue_url=env.get("FLOWBUILDER_QUEUE_URL", ""),
             worker_mode=env.get("FLOWBUILDER_WORKER_MODE", "poll"),
             worker_timeout=_int("FLOWBUILDER_WORKER_TIMEOUT", 900),
             worker_concurrency=_int("FLOWBUILDER_WORKER_CONCURRENCY", 1),
+            worker_max_running=_int("FLOWBUILDER_WORKER_MAX_RUNNING", 0),
             execution_id=env.get("FLOWBUILDER_EXECUTION_ID", ""), lease_seconds=_int("FLOWBUILDER_LEASE_SECONDS", 60),
             api_keys=keys, http_allowlist=allow, base_path=env.get("FLOWBUILDER_BASE_PATH", "").rstrip("/"),
         )

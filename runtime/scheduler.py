@@ -25,7 +25,7 @@ log = logging.getLogger("flowbuilder.scheduler")
 
 
 def handle(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    factory = sessions(settings.database_url)
+    factory = sessions(settings.database_url, settings.db_secret_arn)
     queue = Queue(settings.queue_url)
     if event.get("type") == "sweep":
         sent = executions.sweep(factory, queue)
@@ -47,7 +47,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """The Lambda entry point (ImageConfig.Command in the compiled template)."""
     load_database_url()
     settings = Settings.from_env()
-    migrate(settings.database_url)
+    migrate(settings.database_url, settings.db_secret_arn)
     result = handle(event, settings)
     log.info("%s", json.dumps({"event": event.get("type"), **result}))
     return result

@@ -105,8 +105,8 @@ DB = Annotated[Session, Depends(database)]
 
 def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations: bool = True) -> FastAPI:
     if run_migrations:
-        migrate(settings.database_url)
-    factory: sessionmaker[Session] = sessions(settings.database_url)
+        migrate(settings.database_url, settings.db_secret_arn)
+    factory: sessionmaker[Session] = sessions(settings.database_url, settings.db_secret_arn)
     outbox = queue or Queue(settings.queue_url)
     api = APIRouter(dependencies=[Depends(authorized)])
     health = APIRouter()

@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..secrets import DatabaseCredentials
+
 # The newest migration. A once-mode task starts for every message: when the database is already here it
 # skips importing Alembic (a quarter of a second). A test keeps this equal to Alembic's own head.
 HEAD_REVISION = "0001"
 
+log = logging.getLogger("flowbuilder.db")
+
 
 @cache
-def engine(url: str) -> Engine:
+def credentials(secret_arn: str) -> DatabaseCredentials:
+    """One cache per secret and process, shared by every engine that connects with it."""
+    return DatabaseCredentials(secret_arn)
+
+
+def authentication_failed(exc: Exception) -> bool:
+    """The server refused the user name or password (not: unreachable, too many connections). libpq gives no
+    SQLSTATE for a failed connection, so the server's message decides; RDS answers in English."""
+    return getattr(exc, "sqlstate", None) in ("28P01", "28000") or "authentication failed" in str(exc)
+
+
+@cache
+def engine(url: str, secret_arn: str = "") -> Engine:
+    """The process's engine for `url`. With `secret_arn` (RDS, whose password rotates every 7 days) the URL
+    carries no credentials: each new connection takes them from the secret, cached in-process and read again
+    once when the server refuses them, so a rotation costs one failed connection attempt and no restart."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -31,24 +52,40 @@ def engine(url: str) -> Engine:
             cursor.close()
 
         return created
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    created = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    if secret_arn:
+        secret = credentials(secret_arn)
+
+        @event.listens_for(created, "do_connect")
+        def _connect(dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+            user, password = secret.get()
+            try:
+                return dialect.connect(*cargs, **{**cparams, "user": user, "password": password})
+            except dialect.loaded_dbapi.OperationalError as exc:
+                if not authentication_failed(exc):
+                    raise
+                log.info("the database refused the cached credentials; reading %s again", secret_arn)
+                user, password = secret.refresh(rejected=(user, password))
+                return dialect.connect(*cargs, **{**cparams, "user": user, "password": password})
+
+    return created
 
 
-def sessions(url: str) -> sessionmaker[Session]:
-    return sessionmaker(engine(url), expire_on_commit=False)
+def sessions(url: str, secret_arn: str = "") -> sessionmaker[Session]:
+    return sessionmaker(engine(url, secret_arn), expire_on_commit=False)
 
 
-def current_revision(url: str) -> str | None:
+def current_revision(url: str, secret_arn: str = "") -> str | None:
     try:
-        with engine(url).connect() as connection:
+        with engine(url, secret_arn).connect() as connection:
             return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except DBAPIError:  # no table yet
         return None
 
 
-def migrate(url: str) -> None:
+def migrate(url: str, secret_arn: str = "") -> None:
     """Bring the database to the newest revision (idempotent)."""
-    if current_revision(url) == HEAD_REVISION:
+    if current_revision(url, secret_arn) == HEAD_REVISION:
         return
     from alembic import command
     from alembic.config import Config
@@ -56,6 +93,6 @@ def migrate(url: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(resources.files("flowbuilder.runtime.db") / "migrations"))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    with engine(url).begin() as connection:
+    with engine(url, secret_arn).begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

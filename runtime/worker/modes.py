@@ -3,10 +3,16 @@
 poll (standard): long-polls SQS with bounded concurrency; extends a message's visibility while its
 execution runs; deletes it only after the execution's outcome is committed; on SIGTERM stops receiving,
 lets running steps finish, releases the rest and makes their messages visible again, within the stop timeout.
+On ECS (ECS_AGENT_URI) the task is protected from scale-in while it holds a message (protection.py).
 
 once (ultra): the Pipe started this task for one message, whose body (the execution ID) is in
-FLOWBUILDER_EXECUTION_ID; Pipes already deleted the message. Claim, run, exit. On SIGTERM (Fargate Spot's
-two-minute warning) the current step finishes, the execution is released and sent to the queue again.
+FLOWBUILDER_EXECUTION_ID; Pipes already deleted the message. Claim, run, exit. With
+FLOWBUILDER_WORKER_MAX_RUNNING (the spec's scaling max) the claim is admitted only while fewer executions
+hold a live lease; a refused task exits at once, and admitted tasks keep claiming queued executions until
+none is left (engine.claim_bounded explains why nothing is stranded). On SIGTERM (Fargate Spot's two-minute
+warning) the current step finishes, the execution is released and sent to the queue again.
+
+Both modes stop an execution that runs past FLOWBUILDER_WORKER_TIMEOUT (engine.Limits.timeout).
 """
 
 from __future__ import annotations
@@ -19,12 +25,15 @@ import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from ..config import Settings
 from ..db.session import migrate, sessions
 from ..executions import send
 from ..queue import Message, Queue
 from ..secrets import load_database_url
 from ..workflows import engine
+from .protection import ScaleInProtection, protection_minutes
 
 log = logging.getLogger("flowbuilder.worker")
 
@@ -50,28 +59,65 @@ def _stop_on_sigterm() -> threading.Event:
 
 
 def _limits(settings: Settings) -> engine.Limits:
-    return engine.Limits(lease_seconds=settings.lease_seconds, allowlist=settings.http_allowlist)
+    return engine.Limits(lease_seconds=settings.lease_seconds, allowlist=settings.http_allowlist,
+                         timeout=settings.worker_timeout)
 
 
 def once(settings: Settings) -> int:
     load_database_url()
     settings = Settings.from_env()
-    if not settings.execution_id:
+    execution_id = settings.execution_id.strip()
+    if not execution_id:
         log.error("once mode needs FLOWBUILDER_EXECUTION_ID")
         return 2
     stop = _stop_on_sigterm()
-    migrate(settings.database_url)
-    factory = sessions(settings.database_url)
-    outcome = engine.run(factory, settings.execution_id.strip(), _owner(), _limits(settings), stop.is_set)
-    log.info("execution %s: %s", settings.execution_id, outcome)
+    migrate(settings.database_url, settings.db_secret_arn)
+    factory = sessions(settings.database_url, settings.db_secret_arn)
+    owner, limits, bound = _owner(), _limits(settings), settings.worker_max_running
+    if bound > 0:
+        refusal = engine.claim_bounded(factory, execution_id, owner, limits.lease_seconds, bound)
+        if refusal == "deferred":  # Pipes deleted the message; a running task claims it when it is done
+            log.info("execution %s: deferred (%d executions running, the limit)", execution_id, bound)
+            return 0
+        outcome: str = refusal or engine.execute(factory, execution_id, owner, limits, stop.is_set)
+    else:
+        outcome = engine.run(factory, execution_id, owner, limits, stop.is_set)
+    log.info("execution %s: %s", execution_id, outcome)
     if outcome == "released":
-        send(factory, Queue(settings.queue_url), settings.execution_id.strip())  # Pipes deleted the original
+        send(factory, Queue(settings.queue_url), execution_id)  # Pipes deleted the original
     if outcome == "missing":
         return 1  # a poison message: nothing to run
+    if bound > 0 and outcome in ("succeeded", "failed"):
+        _drain(factory, Queue(settings.queue_url), owner, limits, bound, stop)
     return 0
 
 
-def _handle(factory: object, queue: Queue, message: Message, settings: Settings, stop: threading.Event) -> str:
+def _drain(factory: sessionmaker[Session], queue: Queue, owner: str, limits: engine.Limits, bound: int,
+           stop: threading.Event) -> None:
+    """An admitted task: run the oldest queued executions, under the limit, until none is queued. Their own
+    messages, if still coming, find them finished or busy."""
+    while not stop.is_set():
+        execution_id = engine.claim_next(factory, owner, limits.lease_seconds, bound)
+        if execution_id is None:
+            return
+        outcome = engine.execute(factory, execution_id, owner, limits, stop.is_set)
+        log.info("execution %s: %s (drained from the queue)", execution_id, outcome)
+        if outcome == "released":
+            send(factory, queue, execution_id)
+            return
+
+
+def _handle(factory: sessionmaker[Session], queue: Queue, message: Message, settings: Settings,
+            stop: threading.Event, protection: ScaleInProtection | None) -> str:
+    try:
+        return _run_message(factory, queue, message, settings, stop)
+    finally:
+        if protection is not None:
+            protection.idle()
+
+
+def _run_message(factory: sessionmaker[Session], queue: Queue, message: Message, settings: Settings,
+                 stop: threading.Event) -> str:
     extend_stop = threading.Event()
 
     hidden = visibility()
@@ -86,7 +132,7 @@ def _handle(factory: object, queue: Queue, message: Message, settings: Settings,
     extender = threading.Thread(target=extend, daemon=True)
     extender.start()
     try:
-        outcome = engine.run(factory, message.body.strip(), _owner(), _limits(settings), stop.is_set)  # type: ignore[arg-type]
+        outcome = engine.run(factory, message.body.strip(), _owner(), _limits(settings), stop.is_set)
     finally:
         extend_stop.set()
     if outcome in ("succeeded", "failed", "finished"):
@@ -102,13 +148,17 @@ def poll(settings: Settings) -> int:
     load_database_url()
     settings = Settings.from_env()
     stop = _stop_on_sigterm()
-    migrate(settings.database_url)
-    factory = sessions(settings.database_url)
+    migrate(settings.database_url, settings.db_secret_arn)
+    factory = sessions(settings.database_url, settings.db_secret_arn)
     queue = Queue(settings.queue_url)
+    agent = os.environ.get("ECS_AGENT_URI", "")
+    protection = ScaleInProtection(agent, protection_minutes(settings.worker_timeout)) if agent else None
     slots = max(1, settings.worker_concurrency)
     running: set[Future[str]] = set()
     with ThreadPoolExecutor(max_workers=slots) as pool:
         while not stop.is_set():
+            if protection is not None:
+                protection.tick()
             running = {f for f in running if not f.done()}
             free = slots - len(running)
             if free <= 0:
@@ -116,6 +166,8 @@ def poll(settings: Settings) -> int:
                 continue
             wait = int(os.environ.get("FLOWBUILDER_POLL_WAIT", "20"))
             for message in queue.receive(free, wait=wait, visibility=visibility()):
-                running.add(pool.submit(_handle, factory, queue, message, settings, stop))
+                if protection is not None:
+                    protection.busy()  # before the claim: ECS must not pick this task from now on
+                running.add(pool.submit(_handle, factory, queue, message, settings, stop, protection))
         log.info("stopping: %d execution(s) finishing their current step", len(running))
     return 0

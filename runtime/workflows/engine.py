@@ -7,18 +7,24 @@
 - HTTP steps send an Idempotency-Key derived from execution and step, so a step interrupted after the
   request but before its row was written is safe to repeat at the far end.
 - A failing step fails the execution with its error; it is not retried forever.
+- The worker timeout bounds one claim of an execution: the step in flight gets at most the time left, no
+  step starts after it, and the execution fails saying so.
+- Once mode can bound how many executions run at once across tasks (claim_bounded, claim_next).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,12 +34,33 @@ from .definition import Definition, HttpStep
 from .transform import TransformError, evaluate, render
 
 Outcome = Literal["succeeded", "failed", "released", "busy", "finished", "missing"]
+Taken = Literal["busy", "finished", "missing"]  # why an execution cannot be claimed
+Refusal = Literal[Taken, "deferred"]  # deferred: the running limit is reached
+
+log = logging.getLogger("flowbuilder.engine")
 
 
 @dataclass(frozen=True)
 class Limits:
     lease_seconds: int = 60
     allowlist: tuple[http.Network, ...] = ()
+    timeout: float = 0  # seconds one claim may run (the spec's worker timeout); 0: unbounded
+
+
+def _claimable(owner: str, moment: datetime) -> Any:
+    free = or_(Execution.lease_owner.is_(None), Execution.lease_owner == owner, Execution.lease_expires_at < moment)
+    return and_(Execution.state.in_([QUEUED, RUNNING]), free)
+
+
+def _take(owner: str, moment: datetime, lease_seconds: int) -> dict[str, Any]:
+    return {"state": RUNNING, "lease_owner": owner, "lease_expires_at": moment + timedelta(seconds=lease_seconds),
+            "attempts": Execution.attempts + 1, "updated_at": moment}
+
+
+def _why_not(state: str | None) -> Taken:
+    if state is None:
+        return "missing"
+    return "finished" if state in (SUCCEEDED, FAILED) else "busy"
 
 
 def claim(sessions: sessionmaker[Session], execution_id: str, owner: str, lease_seconds: int) -> Outcome | None:
@@ -41,19 +68,85 @@ def claim(sessions: sessionmaker[Session], execution_id: str, owner: str, lease_
     with sessions.begin() as session:
         moment = now()
         result = session.execute(
-            update(Execution)
-            .where(Execution.id == execution_id, Execution.state.in_([QUEUED, RUNNING]),
-                   or_(Execution.lease_owner.is_(None), Execution.lease_owner == owner,
-                       Execution.lease_expires_at < moment))
-            .values(state=RUNNING, lease_owner=owner, lease_expires_at=moment + timedelta(seconds=lease_seconds),
-                    attempts=Execution.attempts + 1, updated_at=moment)
-            .execution_options(synchronize_session=False))
+            update(Execution).where(Execution.id == execution_id, _claimable(owner, moment))
+            .values(**_take(owner, moment, lease_seconds)).execution_options(synchronize_session=False))
         if result.rowcount == 1:  # type: ignore[attr-defined]
             return None
         state = session.scalar(select(Execution.state).where(Execution.id == execution_id))
-    if state is None:
-        return "missing"
-    return "finished" if state in (SUCCEEDED, FAILED) else "busy"
+    return _why_not(state)
+
+
+# Bounded claims (once mode, FLOWBUILDER_WORKER_MAX_RUNNING): Pipes starts one task per message with no
+# concurrency limit, so the bound is kept here. Counting the live leases and taking one must be one step:
+# PostgreSQL serializes it under a transaction-level advisory lock (each UPDATE's snapshot is taken after the
+# lock, so it sees every claim committed before); SQLite runs the single UPDATE, count included, under the
+# database's one write lock. Releasing a lease (finishing) needs no lock: it only lowers the count.
+#
+# Why nothing is stranded: a task is refused only while `limit` live leases exist, and its execution stays
+# queued. Each holder of those leases is an admitted task that, when its execution ends, commits the end (its
+# lease released) and then, under the same lock, claims the oldest queued execution (claim_next). Its release
+# came after the refusal (the refusal counted the lease as live), so its look comes after the refusal too and
+# sees the refused execution queued: it claims it, or another queued one, or finds the count back at the
+# limit because a newly admitted task took the freed slot, and that task looks again when it ends. A queued
+# execution is therefore left only if every lease holder died without looking; their leases expire and the
+# sweeper sends it again (FLOWBUILDER_SWEEP_QUEUED_AFTER).
+_ADMISSION_LOCK = zlib.crc32(b"flowbuilder.worker.admission")
+
+
+def _serialize(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_ADMISSION_LOCK)))
+
+
+def _live(moment: datetime) -> Any:
+    return (select(func.count()).select_from(Execution)
+            .where(Execution.state == RUNNING, Execution.lease_expires_at > moment).scalar_subquery())
+
+
+def claim_bounded(sessions: sessionmaker[Session], execution_id: str, owner: str, lease_seconds: int,
+                  limit: int) -> Refusal | None:
+    """claim(), but only while fewer than `limit` executions hold a live lease; "deferred" when the limit is
+    reached, the execution left queued (an expired lease it had is cleared) for a running task to drain."""
+    with sessions.begin() as session:
+        _serialize(session)
+        moment = now()
+        result = session.execute(
+            update(Execution).where(Execution.id == execution_id, _claimable(owner, moment), _live(moment) < limit)
+            .values(**_take(owner, moment, lease_seconds)).execution_options(synchronize_session=False))
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            return None
+        found = session.execute(select(Execution.state, Execution.lease_owner, Execution.lease_expires_at)
+                                .where(Execution.id == execution_id)).one_or_none()
+        if found is None or found.state in (SUCCEEDED, FAILED):
+            return _why_not(found.state if found else None)
+        expires = found.lease_expires_at
+        if found.lease_owner is not None and expires is not None and _aware(expires) >= moment:
+            return "busy"
+        if found.state == RUNNING:  # its holder died: queued again, so claim_next finds it
+            session.execute(update(Execution).where(Execution.id == execution_id, Execution.state == RUNNING)
+                            .values(state=QUEUED, lease_owner=None, lease_expires_at=None, updated_at=moment)
+                            .execution_options(synchronize_session=False))
+    return "deferred"
+
+
+def claim_next(sessions: sessionmaker[Session], owner: str, lease_seconds: int, limit: int) -> str | None:
+    """Claim the oldest queued execution while fewer than `limit` hold a live lease; its ID, or None when
+    nothing is queued or the limit is reached."""
+    with sessions.begin() as session:
+        _serialize(session)
+        moment = now()
+        oldest = (select(Execution.id).where(Execution.state == QUEUED)
+                  .order_by(Execution.created_at, Execution.id).limit(1).scalar_subquery())
+        claimed = session.execute(
+            update(Execution).where(Execution.id == oldest, Execution.state == QUEUED, _live(moment) < limit)
+            .values(**_take(owner, moment, lease_seconds)).returning(Execution.id)
+            .execution_options(synchronize_session=False)).scalar()
+    return str(claimed) if claimed is not None else None
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored in UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def renew(sessions: sessionmaker[Session], execution_id: str, owner: str, lease_seconds: int) -> bool:
@@ -107,7 +200,12 @@ class _Heartbeat(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.wait(max(1.0, self.args[3] / 3)):
-            if not renew(*self.args):
+            try:
+                renewed = renew(*self.args)
+            except Exception:  # a database hiccup: the lease lasts until the next try
+                log.warning("could not renew the lease of %s", self.args[1], exc_info=True)
+                continue
+            if not renewed:
                 self.lost = True
                 return
 
@@ -117,6 +215,12 @@ def run(sessions: sessionmaker[Session], execution_id: str, owner: str, limits: 
     refusal = claim(sessions, execution_id, owner, limits.lease_seconds)
     if refusal is not None:
         return refusal
+    return execute(sessions, execution_id, owner, limits, should_stop)
+
+
+def execute(sessions: sessionmaker[Session], execution_id: str, owner: str, limits: Limits,
+            should_stop: Callable[[], bool] = lambda: False) -> Outcome:
+    """Run an execution whose lease `owner` has just taken, to an outcome."""
     heartbeat = _Heartbeat(sessions, execution_id, owner, limits.lease_seconds)
     heartbeat.start()
     try:
@@ -127,6 +231,10 @@ def run(sessions: sessionmaker[Session], execution_id: str, owner: str, limits: 
 
 def _steps(sessions: sessionmaker[Session], execution_id: str, owner: str, limits: Limits,
            should_stop: Callable[[], bool], heartbeat: _Heartbeat) -> Outcome:
+    # The spec has no retry setting for a worker timeout (its retry fields are EventBridge Scheduler's, for
+    # invoking the scheduler): an execution past it fails, with its lease released.
+    deadline = time.monotonic() + limits.timeout if limits.timeout > 0 else None
+    overdue = f"exceeded the worker timeout of {limits.timeout:g} s"
     with sessions() as session:
         execution = session.get(Execution, execution_id)
         assert execution is not None
@@ -149,14 +257,23 @@ def _steps(sessions: sessionmaker[Session], execution_id: str, owner: str, limit
         if should_stop() or heartbeat.lost:
             release(sessions, execution_id, owner)
             return "released"
+        if deadline is not None and time.monotonic() >= deadline:
+            _finish(sessions, execution_id, owner, FAILED, None, f"{overdue} (before step {step.name})")
+            return "failed"
         context = {"input": data, "steps": outputs}
         try:
             if isinstance(step, HttpStep):
                 last = http.call(step.method, str(step.url), headers=step.headers, body=render(step.body, context),
                                  timeout=step.timeout, attempts=step.retry.attempts, backoff=step.retry.backoff,
-                                 idempotency_key=f"{execution_id}:{step.name}", allowlist=limits.allowlist)
+                                 idempotency_key=f"{execution_id}:{step.name}", allowlist=limits.allowlist,
+                                 deadline=deadline)
             else:
                 last = evaluate(step.expression, context)
+        except http.DeadlineExceeded:
+            error = f"{overdue} (in step {step.name})"
+            _record(sessions, execution_id, step.name, position, "failed", None, error, 1)
+            _finish(sessions, execution_id, owner, FAILED, None, error)
+            return "failed"
         except (http.StepFailed, http.BlockedAddress, TransformError) as exc:
             error = f"step {step.name}: {exc}"
             _record(sessions, execution_id, step.name, position, "failed", None, error, 1)

@@ -10,6 +10,7 @@ verification needs, after every resolved address has passed the guard.
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 import time
 from collections.abc import Sequence
@@ -27,6 +28,10 @@ class BlockedAddress(Exception):
 
 class StepFailed(Exception):
     pass
+
+
+class DeadlineExceeded(Exception):
+    """The execution's time (the worker timeout) ran out during this step."""
 
 
 def check_address(address: str, allowlist: Sequence[Network]) -> None:
@@ -54,8 +59,9 @@ def resolve(host: str, port: int, allowlist: Sequence[Network]) -> str:
 
 
 def call(method: str, url: str, *, headers: dict[str, str], body: Any, timeout: float, attempts: int,
-         backoff: float, idempotency_key: str, allowlist: Sequence[Network]) -> Any:
-    """Make the request; retry on connection errors, 429 and 5xx; return the JSON (or text) body."""
+         backoff: float, idempotency_key: str, allowlist: Sequence[Network], deadline: float | None = None) -> Any:
+    """Make the request; retry on connection errors, 429 and 5xx; return the JSON (or text) body. With a
+    `deadline` (time.monotonic()), no attempt, back-off or read runs past it: DeadlineExceeded instead."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -64,25 +70,45 @@ def call(method: str, url: str, *, headers: dict[str, str], body: Any, timeout: 
     last = ""
     for attempt in range(attempts):
         if attempt:
-            time.sleep(backoff * 2 ** (attempt - 1))
+            pause = backoff * 2 ** (attempt - 1)
+            if deadline is not None and time.monotonic() + pause >= deadline:
+                raise DeadlineExceeded(f"{method} {url}: no time left for attempt {attempt + 1} ({last})")
+            time.sleep(pause)
+        limit = timeout if deadline is None else min(timeout, deadline - time.monotonic())
+        if limit <= 0:
+            raise DeadlineExceeded(f"{method} {url}: no time left for attempt {attempt + 1}")
         try:
             pinned = url if parts.scheme == "https" else url.replace(f"//{parts.netloc}", f"//{_net(address, port)}", 1)
-            with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-                response = client.request(method, pinned, headers={**request_headers, "Host": parts.netloc},
-                                          json=body)
+            with httpx.Client(timeout=limit, follow_redirects=False) as client, client.stream(
+                    method, pinned, headers={**request_headers, "Host": parts.netloc}, json=body) as response:
+                content = _read(response, deadline)
         except httpx.HTTPError as exc:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DeadlineExceeded(f"{method} {url}: {type(exc).__name__} at the deadline") from None
             last = f"{type(exc).__name__}: {exc}"
             continue
         if response.status_code == 429 or response.status_code >= 500:
             last = f"HTTP {response.status_code}"
             continue
         if response.status_code >= 400:
-            raise StepFailed(f"{method} {url} answered HTTP {response.status_code}: {response.text[:200]}")
+            text = content.decode(response.encoding or "utf-8", errors="replace")
+            raise StepFailed(f"{method} {url} answered HTTP {response.status_code}: {text[:200]}")
         try:
-            return response.json()
+            return json.loads(content)
         except ValueError:
-            return response.text
+            return content.decode(response.encoding or "utf-8", errors="replace")
     raise StepFailed(f"{method} {url} failed after {attempts} attempt(s): {last}")
+
+
+def _read(response: httpx.Response, deadline: float | None) -> bytes:
+    """The body, checking the deadline between chunks: httpx's timeout bounds each read, not the whole
+    body, so a server that trickles bytes would otherwise outlast it."""
+    chunks = []
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        if deadline is not None and time.monotonic() >= deadline:
+            raise DeadlineExceeded(f"{response.request.method} {response.request.url}: the body was still arriving")
+    return b"".join(chunks)
 
 
 def _net(address: str, port: int) -> str:
