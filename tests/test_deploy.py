@@ -172,3 +172,14 @@ def test_diff_exit_codes(aws: dict[str, str], tmp_path: Path) -> None:
     assert (offline.returncode, offline.stdout.strip()) == (0, "no differences")
     missing = fbc(aws, "diff", *spec, "--against", str(tmp_path / "nope.json"))
     assert missing.returncode == 2
+
+
+def test_destroy_says_what_a_delete_keeps() -> None:
+    from build_helpers import template
+    from flowbuilder.compiler.deploy.operations import _kept_after_delete
+
+    kept = _kept_after_delete(template("flow-builder", "standard", "prod"))
+    assert "Database (AWS::RDS::DBInstance): a final snapshot" in kept
+    assert "LoadBalancerLogsBucket (AWS::S3::Bucket, retained)" in kept
+    assert "WorkerLogGroup (AWS::Logs::LogGroup, retained)" in kept
+    assert _kept_after_delete(template("flow-builder", "ultra", "dev")) == []  # dev goes whole

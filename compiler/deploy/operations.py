@@ -360,6 +360,7 @@ def destroy(sess: Any, name: str, *, prod: bool, assume_yes: bool, typed_name: s
     if stack.termination_protection:
         call(cf.cfn.update_termination_protection, StackName=stack.stack_id, EnableTerminationProtection=False)
         say(f"{name}: termination protection off")
+    kept = _kept_after_delete(cf.template(stack.stack_id))
     since, seen = _last_event_time(cf, stack.stack_id)
     call(cf.cfn.delete_stack, StackName=stack.stack_id)
     final = follow(cf, stack.stack_id, since, len(_resources(cf, stack.stack_id)), say, seen)
@@ -368,8 +369,23 @@ def destroy(sess: Any, name: str, *, prod: bool, assume_yes: bool, typed_name: s
         for failure in _failures(cf, stack.stack_id, since):
             say(f"  failed: {failure}")
         return 1
-    say(f"{name}: deleted (an RDS database leaves a final snapshot)")
+    say(f"{name}: deleted")
+    for line in kept:
+        say(f"  kept: {line}")
     return 0
+
+
+def _kept_after_delete(template: dict[str, Any]) -> list[str]:
+    """What a stack delete leaves behind, from the resources' DeletionPolicy (log groups and buckets kept,
+    databases snapshotted), so nobody is surprised by a bill or looks for data that is gone."""
+    kept = []
+    for logical_id, resource in sorted(template.get("Resources", {}).items()):
+        policy = resource.get("DeletionPolicy")
+        if policy == "Retain":
+            kept.append(f"{logical_id} ({resource.get('Type', '')}, retained)")
+        elif policy == "Snapshot":
+            kept.append(f"{logical_id} ({resource.get('Type', '')}): a final snapshot")
+    return kept
 
 
 def _resources(cf: CloudFormation, name: str) -> list[Any]:
