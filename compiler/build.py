@@ -70,6 +70,11 @@ class Compiled:
         lines += [f"  {count:3d}  {kind}" for kind, count in sorted(types.items())]
         provide = self.to_provide()
         lines.append("parameters to provide: " + (", ".join(provide) if provide else "none (all have defaults)"))
+        certificate = template.parameters.get("CertificateArn")
+        if certificate is not None and certificate.properties.get("Default") == "":
+            lines.append(f"HTTP only in {self.plan.environment}: no certificate (spec https.certificateArn, or "
+                         f"--param CertificateArn=...), so API keys cross the internet in cleartext; prod "
+                         f"requires one")
         if size > MAX_INLINE_BYTES:
             lines.append(f"template is {size} bytes minified, over CloudFormation's {MAX_INLINE_BYTES}-byte inline "
                          f"limit: deploying uploads it to S3 first (fbc apply does; run fbc bootstrap once)")

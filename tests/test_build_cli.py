@@ -18,7 +18,7 @@ def test_build_writes_template_and_parameters(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flow-builder-prod.parameters.json",
                                                           "flow-builder-prod.template.json"]
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("flow-builder-prod: 34 resources, 7 parameters, 5 outputs (ultra profile, prod)")
+    assert lines[0].startswith("flow-builder-prod: 36 resources, 7 parameters, 6 outputs (ultra profile, prod)")
     assert "    1  AWS::Pipes::Pipe" in lines
     assert "parameters to provide: SubnetIds, VpcId" in lines
     params = {p["ParameterKey"]: p["ParameterValue"]
@@ -105,3 +105,12 @@ def test_suppression_summary_counts_skip_entries_and_their_resources() -> None:
     assert with_resources({"A": skipped("CKV_AWS_27", "CKV_AWS_28"), "B": skipped("CKV_AWS_27"),
                            "C": {"Type": "AWS::SQS::Queue", "Metadata": {"other": 1}}}) == (
         "checkov: 3 checks suppressed in 2 resources (reasons in each resource's Metadata)")
+
+
+def test_build_says_when_a_stack_serves_plain_http(tmp_path: Path) -> None:
+    spec = str(REPO / "flowbuilder.yaml")
+    dev = run_fbc("build", "-f", spec, "--env", "dev", "-o", str(tmp_path))
+    assert "HTTP only in dev: no certificate (spec https.certificateArn, or --param CertificateArn=...)" in dev.stdout
+    prod = run_fbc("build", "-f", spec, "--env", "prod", "-o", str(tmp_path))
+    assert "HTTP only" not in prod.stdout
+    assert "parameters to provide: CertificateArn" in prod.stdout  # prod cannot deploy without one
