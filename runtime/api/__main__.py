@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import uvicorn
@@ -12,6 +13,8 @@ from .app import create_app
 
 
 def main() -> None:
+    # The runtime's own lines (database credentials read, for one); uvicorn configures only its loggers.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     load_database_url()
     # 0.0.0.0 by default: in a container the load balancer reaches the task on its own interface
     host = os.environ.get("FLOWBUILDER_HOST", "0.0.0.0")

@@ -5,12 +5,17 @@ counts Idempotency-Keys."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +105,93 @@ def two_steps(sink_url: str) -> dict[str, Any]:
          "retry": {"attempts": 3, "backoff": 0.05}},
         {"type": "transform", "name": "shape", "expression": "{n: steps.call.echo.n, path: steps.call.path}"},
     ]}
+
+
+class FarEnd:
+    """The far end of HTTP steps, slow on purpose: holds each request `delay` seconds, or until `gate` is set
+    when `gated`; counts requests in flight and the most at once (`peak`), and each Idempotency-Key."""
+
+    def __init__(self, delay: float = 0.0, gated: bool = False) -> None:
+        self.delay, self.gate = delay, threading.Event()
+        if not gated:
+            self.gate.set()
+        self.keys: Counter[str] = Counter()
+        self.arrivals: list[datetime] = []
+        self.running = self.peak = 0
+        self.lock = threading.Lock()
+        far_end = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with far_end.lock:
+                    far_end.keys[self.headers.get("Idempotency-Key", "")] += 1
+                    far_end.arrivals.append(datetime.now(UTC))
+                    far_end.running += 1
+                    far_end.peak = max(far_end.peak, far_end.running)
+                try:
+                    far_end.gate.wait(60)
+                    time.sleep(far_end.delay)
+                    payload = json.dumps({"ok": True}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                finally:
+                    with far_end.lock:
+                        far_end.running -= 1
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # a client that gave up (the worker timeout) leaves a broken pipe: expected here
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slow"
+
+    def in_flight(self) -> int:
+        with self.lock:
+            return self.running
+
+    def close(self) -> None:
+        self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def call_then_shape(url: str) -> dict[str, Any]:
+    """An HTTP step and a transform after it (which must not run when the step is cut short)."""
+    return {"steps": [{"type": "http", "name": "call", "url": url, "body": {"n": "{{ input.n }}"},
+                       "retry": {"attempts": 3, "backoff": 0.05}},
+                      {"type": "transform", "name": "shape", "expression": "steps.call"}]}
+
+
+def worker_env(url: str, queue: dict[str, str], **extra: str) -> dict[str, str]:
+    """The environment of a worker process: this one's without AWS_ and FLOWBUILDER_ settings, moto's
+    endpoint, the database URL, short polls and leases."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FLOWBUILDER_", "ECS_"))}
+    env.update({k: v for k, v in queue.items() if k.startswith("AWS_")})
+    env.update({"FLOWBUILDER_QUEUE_URL": queue["queue_url"], "FLOWBUILDER_HTTP_ALLOWLIST": "127.0.0.1/32",
+                "FLOWBUILDER_POLL_WAIT": "1", "FLOWBUILDER_LEASE_SECONDS": "10",
+                "FLOWBUILDER_VISIBILITY_SECONDS": "3", "PYTHONUNBUFFERED": "1", **extra})
+    if url:
+        env["FLOWBUILDER_DATABASE_URL"] = url
+    return env
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "flowbuilder.runtime.worker"], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.1)
