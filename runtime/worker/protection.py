@@ -41,7 +41,8 @@ class ScaleInProtection:
         self.request_timeout = request_timeout
         self._lock = threading.Lock()
         self._busy = 0
-        self._protected: bool | None = None  # what the agent last confirmed; None: unknown (a call failed)
+        # What the agent last confirmed (a task starts unprotected); None after a failed call: unknown.
+        self._protected: bool | None = False
         self._until = 0.0  # clock() when the confirmed protection lapses
 
     def busy(self) -> None:
