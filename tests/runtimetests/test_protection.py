@@ -96,7 +96,7 @@ def test_protected_while_an_execution_runs_and_released_when_idle(database_url: 
                 "ProtectionEnabled": True, "ExpiresInMinutes": 3}
             assert on_at <= far_end.arrivals[-1]  # before the execution was claimed and started
             far_end.gate.set()
-            wait_until(lambda n=n: len(agent.puts) == 2 * n + 2, 30, "protection off")  # type: ignore[misc]
+            wait_until(lambda n=n: len(agent.puts) == 2 * n + 2, 30, "protection off")
             assert agent.states()[-1] is False
             finished, committed_at = state(execution_id)
             assert finished == "succeeded" and committed_at <= agent.puts[-1][0]  # off after the outcome
