@@ -69,6 +69,11 @@ class Scan:
     seconds: float
     check_names: dict[str, str] = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # pytest prints the fixture with a failure: the counts, not every result
+        return (f"Scan(as built: {len(self.failed)} failed, {len(self.skipped)} skipped of {len(self.suppressions)} "
+                f"suppressions in Metadata; without them: {len(self.unsuppressed_failed)} failed; checkov "
+                f"{self.summary.get('checkov_version')}, {self.seconds:.1f} s)")
+
 
 def _suppressions(name: str, doc: dict[str, Any]) -> list[Suppression]:
     out = []
