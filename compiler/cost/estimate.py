@@ -311,6 +311,7 @@ PRICERS: dict[str, Pricer] = {
 VOLUME: dict[str, str] = {
     "AWS::Logs::LogGroup": "log ingestion ($0.50/GB in us-east-1) and storage depend on log volume",
     "AWS::SNS::Topic": "alert e-mails: the first 1,000 a month are free",
+    "AWS::S3::Bucket": "storage ($0.023/GB-month in us-east-1) and requests depend on the volume kept",
 }
 
 # No charge of their own (their cost shows up in what uses them).
@@ -324,7 +325,7 @@ FREE = {
     "AWS::ECS::TaskDefinition", "AWS::ElasticLoadBalancingV2::Listener",
     "AWS::ElasticLoadBalancingV2::ListenerRule", "AWS::ElasticLoadBalancingV2::TargetGroup", "AWS::IAM::Role",
     "AWS::IAM::Policy", "AWS::Lambda::EventInvokeConfig", "AWS::Lambda::Permission", "AWS::Lambda::Url",
-    "AWS::RDS::DBSubnetGroup", "AWS::SNS::Subscription", "AWS::SQS::QueuePolicy",
+    "AWS::RDS::DBSubnetGroup", "AWS::S3::BucketPolicy", "AWS::SNS::Subscription", "AWS::SQS::QueuePolicy",
 }
 
 

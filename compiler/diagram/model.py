@@ -73,7 +73,7 @@ NOT_DRAWN = frozenset({
     "AWS::EC2::VPCGatewayAttachment", "AWS::ECS::Cluster", "AWS::ECS::ClusterCapacityProviderAssociations",
     "AWS::ElasticLoadBalancingV2::Listener", "AWS::ElasticLoadBalancingV2::TargetGroup", "AWS::IAM::Role",
     "AWS::KMS::Key", "AWS::Lambda::EventInvokeConfig", "AWS::Lambda::Permission", "AWS::Logs::LogGroup",
-    "AWS::RDS::DBSubnetGroup", "AWS::SNS::Subscription",
+    "AWS::RDS::DBSubnetGroup", "AWS::S3::Bucket", "AWS::S3::BucketPolicy", "AWS::SNS::Subscription",
 })
 
 # Subnet tiers, by the logical-ID prefix of the subnets a resource uses (compiler/emit/network.py names them).
