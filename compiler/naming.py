@@ -26,17 +26,17 @@ _NUMBERED = ("PublicSubnet{}", "PublicSubnet{}RouteTableAssociation", "PrivateSu
 # Stack-wide logical IDs (resources, parameters, conditions, outputs).
 GLOBAL_IDS: frozenset[str] = frozenset({
     "Vpc", "VpcId", "SubnetIds", "InternetGateway", "VpcGatewayAttachment", "PublicRouteTable",
-    "PublicDefaultRoute", "DatabaseRouteTable", "NatInstance", "NatInstanceAmi", "NatInstanceEip",
-    "NatInstanceEipAssociation", "NatInstanceInterface", "NatInstanceLaunchTemplate", "NatInstanceSecurityGroup",
+    "PublicDefaultRoute", "DatabaseRouteTable", "NatInstance", "NatInstanceEip", "NatInstanceLaunchTemplate",
+    "NatInstanceSecurityGroup",
     "AlertKey", "AlertTopic", "AlertTopicArn", "AlertEmail", "AlertEmailSubscription", "HasAlertEmail",
     "Database", "DatabaseSubnetGroup", "DatabaseSecurityGroup", "DatabaseClientSecurityGroup",
     "DatabaseIngressFromClients", "DatabaseClientEgress", "DatabaseEndpoint",
     "DatabaseUrlParameter", "DatabaseUrlSecretArn", "DatabaseUrlInSecretsManager",
     "Cluster", "ClusterCapacityProviders", "TaskSecurityGroup", "RuntimeImage",
     "LoadBalancer", "LoadBalancerSecurityGroup", "LoadBalancerListenersReady", "LoadBalancerUrl",
-    "LoadBalancer5xxAlarm", "HttpListener", "HttpsListener", "CertificateArn", "HasCertificate", "ApiUrl",
+    "LoadBalancer5xxAlarm", "LoadBalancerLogsBucket", "LoadBalancerLogsBucketPolicy", "HttpListener", "HttpsListener", "CertificateArn", "HasCertificate", "ApiUrl",
     "SchedulerFunction", "SchedulerFunctionRole", "SchedulerLogGroup", "SchedulerSecurityGroup", "SchedulerRole",
-    "SchedulerDeadLetterQueue", "SchedulerDeadLetterAlarm", "SchedulerErrorsAlarm", "SweeperSchedule",
+    "SchedulerDeadLetterQueue", "SchedulerDeadLetterAlarm", "SchedulerInvokeConfig", "SchedulerErrorsAlarm", "SweeperSchedule",
     "Dashboard", "DashboardUrl", "Distribution", "AppUrl",
     *(pattern.format(i) for pattern in _NUMBERED for i in (1, 2, 3)),
 })

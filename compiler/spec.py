@@ -342,7 +342,8 @@ class AppSpec(Model):
     services: dict[Name, Service] = Field(default_factory=dict, description="Web services and workers by name.")
     schedules: dict[Name, Schedule] = Field(default_factory=dict, description="Scheduled workflows by name.")
     alerts: Alerts = Field(default_factory=Alerts, description="Alarm notification settings (SNS topic).")
-    https: Https = Field(default_factory=Https, description="HTTPS on the load balancer (standard profile).")
+    https: Https = Field(default_factory=Https, description="The load balancer's HTTPS certificate (standard "
+                                                            "profile); required in prod.")
     environments: dict[Name, Environment] = Field(
         default_factory=dict, description="Per-environment overrides (dev, staging, prod, ...).")
 

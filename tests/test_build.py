@@ -78,7 +78,8 @@ def test_ultra_serves_web_services_from_function_urls() -> None:
     permissions = sorted((p["Properties"]["Action"], p["Properties"].get("InvokedViaFunctionUrl", False))
                          for p in resources(doc, "AWS::Lambda::Permission").values())
     assert permissions == [("lambda:InvokeFunction", True)] * 2 + [("lambda:InvokeFunctionUrl", False)] * 2
-    assert doc["Outputs"]["ApiUrl"]["Value"] == {"Fn::GetAtt": ["ApiFunctionUrl", "FunctionUrl"]}
+    assert doc["Outputs"]["ApiUrl"]["Value"] == {  # one origin for frontend and API: CloudFront (cdn.py)
+        "Fn::Join": ["", ["https://", {"Fn::GetAtt": ["Distribution", "DomainName"]}, "/api"]]}
 
 
 def test_ultra_database_url_is_a_reference_never_a_value() -> None:
@@ -131,7 +132,11 @@ def test_standard_nat_by_environment(env: str, gateways: int, instance: bool) ->
         launch = doc["Resources"]["NatInstanceLaunchTemplate"]["Properties"]["LaunchTemplateData"]
         assert launch["MetadataOptions"]["HttpTokens"] == "required"
         assert launch["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
-        assert doc["Resources"]["NatInstanceInterface"]["Properties"]["SourceDestCheck"] is False
+        nat = doc["Resources"]["NatInstance"]["Properties"]
+        assert nat["SourceDestCheck"] is False and nat["SubnetId"] == {"Ref": "PublicSubnet1"}
+        assert launch["ImageId"].startswith("resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami")
+        routes = [r["Properties"] for r in resources(doc, "AWS::EC2::Route").values() if "InstanceId" in r["Properties"]]
+        assert len(routes) == 2 and all(r["InstanceId"] == {"Ref": "NatInstance"} for r in routes)
 
 
 def test_worker_scales_to_zero_on_its_queue() -> None:
@@ -182,15 +187,19 @@ def test_security_groups_chain_load_balancer_to_services_to_database() -> None:
 
 
 def test_load_balancer_routes_paths_and_redirects_http_with_a_certificate() -> None:
-    res = template("flow-builder", "standard", "prod")["Resources"]
-    http = res["HttpListener"]["Properties"]["DefaultActions"]["Fn::If"]
+    dev = template("flow-builder", "standard", "dev")["Resources"]  # HTTP unless a certificate is given
+    http = dev["HttpListener"]["Properties"]["DefaultActions"]["Fn::If"]
     assert http[0] == "HasCertificate"
     assert http[1][0]["Type"] == "redirect" and http[2][0]["TargetGroupArn"] == {"Ref": "FrontendTargetGroup"}
-    assert res["HttpsListener"]["Condition"] == "HasCertificate"
+    assert dev["HttpsListener"]["Condition"] == "HasCertificate"
+    res = template("flow-builder", "standard", "prod")["Resources"]  # prod: HTTPS only, port 80 redirects
+    assert [a["Type"] for a in res["HttpListener"]["Properties"]["DefaultActions"]] == ["redirect"]
+    assert "Condition" not in res["HttpsListener"]
     rule = res["ApiListenerRule"]["Properties"]
     assert rule["Conditions"][0]["PathPatternConfig"]["Values"] == ["/api", "/api/*"]
     assert res["ApiTargetGroup"]["Properties"]["HealthCheckPath"] == "/api/healthz"
-    assert set(res["ApiService"]["DependsOn"]) == {"LoadBalancerListenersReady", "HttpListener", "ApiListenerRule"}
+    assert set(res["ApiService"]["DependsOn"]) == {"LoadBalancerListenersReady", "HttpListener", "ApiListenerRule",
+                                                   "ClusterCapacityProviders"}
 
 
 def test_services_get_secrets_by_reference_and_logs_with_retention() -> None:
@@ -199,9 +208,13 @@ def test_services_get_secrets_by_reference_and_logs_with_retention() -> None:
     secrets = {s["Name"]: s["ValueFrom"] for s in api["Secrets"]}
     partner = "arn:aws:secretsmanager:us-west-2:123456789012:secret:acme/partner-XyZ123"
     assert secrets["PARTNER_TOKEN"] == f"{partner}:token::"
-    master = {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}
-    assert secrets[contract.DB_PASSWORD] == {"Fn::Join": ["", [master, ":password::"]]}
     env = {e["Name"]: e["Value"] for e in api["Environment"]}
+    # The password rotates: the task gets the secret's ARN and reads it per connection, never the value.
+    master = {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}
+    assert env[contract.DB_SECRET_ARN] == master and not any("DB_PASSWORD" in name for name in secrets)
+    task_role = res["ApiTaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert {"Sid": "ReadDatabaseCredentials", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [master]} in task_role
     assert env[contract.ROLE] == "api" and env[contract.BASE_PATH] == "/api"
     assert api["Command"] == contract.COMMANDS["api"]
     assert api["LogConfiguration"]["LogDriver"] == "awslogs"

@@ -47,11 +47,8 @@ def bucket(stack: Stack) -> Any:
             Id="expire-access-logs", Status="Enabled",
             ExpirationInDays=plan.policy.monitoring.log_retention_days,
             NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1))])))
-    skip_checks(logs,
-                ("CKV_AWS_18", "This bucket is itself the access log of the load balancer; logging its reads to "
-                               "another bucket would need a third, for little: only ELB writes here."),
-                ("CKV_AWS_145", "ALB delivers access logs only to buckets encrypted with SSE-S3 (AES256); a KMS "
-                                "key is not supported for this destination."))
+    skip_checks(logs, ("CKV_AWS_18", "This bucket is itself the access log of the load balancer; logging its reads "
+                                     "to another bucket would need a third, for little: only ELB writes here."))
     objects = Join("", [GetAtt(logs, "Arn"), f"/{PREFIX}/AWSLogs/", Ref("AWS::AccountId"), "/*"])
     writers: list[dict[str, Any]] = [
         {"Sid": "LogDeliveryWrites", "Effect": "Allow",

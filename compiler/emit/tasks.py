@@ -166,9 +166,10 @@ def task_definition(stack: Stack, service: ServicePlan) -> None:
     runtime_statements = queue_statements(stack, service)
     if service.role is not None:
         runtime_statements += stack.database.container_read_statements
-    if service.role == "worker" and stack.plan.worker_mode == "poll":
+    if service.kind == "worker" and stack.plan.worker_mode == "poll":
         # Scale-in never stops a running execution: the worker protects its own task while it holds one
-        # (ECS agent's task-protection endpoint, which calls these with the task role).
+        # (ECS agent's task-protection endpoint, which calls these with the task role). A worker with its own
+        # image may do the same.
         runtime_statements.append(statement(
             "ProtectOwnTask", ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"],
             [Sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${Cluster}/*")]))
