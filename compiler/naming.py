@@ -34,9 +34,11 @@ GLOBAL_IDS: frozenset[str] = frozenset({
     "DatabaseUrlParameter", "DatabaseUrlSecretArn", "DatabaseUrlInSecretsManager",
     "Cluster", "ClusterCapacityProviders", "TaskSecurityGroup", "RuntimeImage",
     "LoadBalancer", "LoadBalancerSecurityGroup", "LoadBalancerListenersReady", "LoadBalancerUrl",
-    "LoadBalancer5xxAlarm", "LoadBalancerLogsBucket", "LoadBalancerLogsBucketPolicy", "HttpListener", "HttpsListener", "CertificateArn", "HasCertificate", "ApiUrl",
+    "LoadBalancer5xxAlarm", "LoadBalancerLogsBucket", "LoadBalancerLogsBucketPolicy",
+    "HttpListener", "HttpsListener", "CertificateArn", "HasCertificate", "ApiUrl",
     "SchedulerFunction", "SchedulerFunctionRole", "SchedulerLogGroup", "SchedulerSecurityGroup", "SchedulerRole",
-    "SchedulerDeadLetterQueue", "SchedulerDeadLetterAlarm", "SchedulerInvokeConfig", "SchedulerErrorsAlarm", "SweeperSchedule",
+    "SchedulerDeadLetterQueue", "SchedulerDeadLetterAlarm", "SchedulerInvokeConfig",
+    "SchedulerErrorsAlarm", "SweeperSchedule",
     "Dashboard", "DashboardUrl", "Distribution", "AppUrl",
     *(pattern.format(i) for pattern in _NUMBERED for i in (1, 2, 3)),
 })

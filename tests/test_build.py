@@ -135,7 +135,8 @@ def test_standard_nat_by_environment(env: str, gateways: int, instance: bool) ->
         nat = doc["Resources"]["NatInstance"]["Properties"]
         assert nat["SourceDestCheck"] is False and nat["SubnetId"] == {"Ref": "PublicSubnet1"}
         assert launch["ImageId"].startswith("resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami")
-        routes = [r["Properties"] for r in resources(doc, "AWS::EC2::Route").values() if "InstanceId" in r["Properties"]]
+        routes = [r["Properties"] for r in resources(doc, "AWS::EC2::Route").values()
+                  if "InstanceId" in r["Properties"]]
         assert len(routes) == 2 and all(r["InstanceId"] == {"Ref": "NatInstance"} for r in routes)
 
 
