@@ -147,12 +147,14 @@ def test_poll_mode_survives_random_kills(chaos_env: dict[str, Any]) -> None:
 @pytest.mark.parametrize("chaos_env", ["postgresql", "sqlite"], indirect=True)
 def test_once_mode_survives_random_kills(chaos_env: dict[str, Any]) -> None:
     """Pipes deletes a message once its task starts: an interrupted task is recovered by the lease and the
-    sweeper (SIGKILL) or re-enqueues itself (SIGTERM, the Spot warning)."""
+    sweeper (SIGKILL) or re-enqueues itself (SIGTERM, the Spot warning); refused and drained claims race
+    with the kills."""
     ctx = chaos_env
     queue = Queue(ctx["queue"], ctx["sqs"])
     for execution_id in ctx["ids"]:
         executions.send(ctx["factory"], queue, execution_id)
-    env = {**ctx["env"], "FLOWBUILDER_WORKER_MODE": "once"}
+    # As ultra runs it: at most 3 executions at once (the driver starts up to 4 tasks), admitted tasks drain.
+    env = {**ctx["env"], "FLOWBUILDER_WORKER_MODE": "once", "FLOWBUILDER_WORKER_MAX_RUNNING": "3"}
     tasks: list[subprocess.Popen[bytes]] = []
     kills: Counter[str] = Counter()
     deadline, last_sweep, last_kill, parallel = time.monotonic() + DEADLINE, 0.0, time.monotonic(), 4
