@@ -40,8 +40,14 @@ def emit(stack: Stack) -> None:
                                             maxReceiveCount=q.max_receive_count),
             **fifo)
         stack.queues[q.name] = QueueRefs(queue=main, dead_letter=dead_letter)
-        # Anything in the dead-letter queue is an execution that failed maxReceiveCount times: tell someone.
-        alarm(stack, f"{q.id}DeadLetterAlarm", f"Messages of {q.name} reached its dead-letter queue",
+        # Anything in the dead-letter queue failed maxReceiveCount times: tell someone, and say what it means.
+        # With a Pipe a message is deleted once RunTask succeeds, so one that lands here never started a task
+        # (RunTask throttled, Fargate quota, no Spot capacity); its execution is still recorded, and the sweeper
+        # sends it again, so the alarm reports a delay, not a loss.
+        meaning = (" (RunTask failed for it each time: throttling, the Fargate vCPU quota or no Spot capacity; "
+                   "the sweeper still runs its execution, so look at the Pipe's and ECS's limits)"
+                   if stack.plan.policy.workers.dispatch == "pipe" else "")
+        alarm(stack, f"{q.id}DeadLetterAlarm", f"Messages of {q.name} reached its dead-letter queue{meaning}",
               Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
               dimensions={"QueueName": GetAtt(dead_letter, "QueueName")},
               Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=0,
