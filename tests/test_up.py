@@ -18,7 +18,7 @@ import pytest
 
 from conftest import FBC, REPO, free_port, fresh_postgres_url, json_server, run_fbc_process
 from flowbuilder.compiler.build import plan_spec
-from flowbuilder.compiler.local.workers import EMPTY_SECONDS, PollPool
+from flowbuilder.compiler.local.workers import EMPTY_SECONDS, TICK, PollPool
 
 SPEC = """\
 apiVersion: flowbuilder.dev/v1alpha1
@@ -165,14 +165,14 @@ def http_then_transform(url: str) -> list[dict[str, Any]]:
             {"type": "transform", "name": "result", "expression": "{n: steps.call.got.n}"}]
 
 
-@pytest.mark.parametrize(("profile", "base"), [("standard", "/api"), ("ultra", "")])
-def test_up_runs_executions_through_the_profiles_workers(app_dir: Path, started: Callable[..., Up], profile: str,
-                                                         base: str) -> None:
+@pytest.mark.parametrize("profile", ["standard", "ultra"])
+def test_up_runs_executions_through_the_profiles_workers(app_dir: Path, started: Callable[..., Up],
+                                                         profile: str) -> None:
     sink = Sink()
     try:
         up = started("--profile", profile)
         assert "web: not run locally (its own image" in up.output
-        with client(app_dir, up, base) as api:
+        with client(app_dir, up, "/api") as api:
             assert api.get("/workflows").status_code == 200
             assert api.get("/workflows", headers={"Authorization": "Bearer wrong"}).status_code == 401
             workflow = create(api, "calls", http_then_transform(sink.url))
@@ -186,8 +186,8 @@ def test_up_runs_executions_through_the_profiles_workers(app_dir: Path, started:
             up.wait_for(r"worker\s+\| scaling 0 -> [1-3] \(\d+ visible")
             assert "FLOWBUILDER_WORKER_MODE" not in up.output
             assert len(set(re.findall(r"^(worker#\d+)\s", up.output, re.M))) <= 3
-        else:  # one process per message, each exiting after its execution
-            processes = set(re.findall(r"^(worker#\d+)\s+\| .*execution \S+: succeeded", up.output, re.M))
+        else:  # one process per message, each exiting after its execution (or refused, and drained by another)
+            processes = set(re.findall(r"^(worker#\d+)\s+\| ", up.output, re.M))
             assert len(processes) == 5
         assert up.stop() == 0
         assert up.output.rstrip().endswith("stopped")
@@ -220,7 +220,7 @@ def test_sigterm_mid_execution_then_restart_completes_it(app_dir: Path, started:
         options += ["--database-url", fresh_postgres_url()]
     try:
         up = started(*options)
-        with client(app_dir, up, "/api" if profile == "standard" else "") as api:
+        with client(app_dir, up, "/api") as api:
             workflow = create(api, "slow", [*http_then_transform(sink.url),
                                             {"type": "http", "name": "again", "url": sink.url, "body": {"n": 2}}])
             execution_id = execute(api, workflow, {"n": 1})
@@ -229,7 +229,7 @@ def test_sigterm_mid_execution_then_restart_completes_it(app_dir: Path, started:
             sink.delay = 0
         up = started(*options)
         assert "1 unfinished execution(s) sent again" in up.output
-        with client(app_dir, up, "/api" if profile == "standard" else "") as api:
+        with client(app_dir, up, "/api") as api:
             execution = until(api, execution_id, ("succeeded", "failed"))
         assert execution["state"] == "succeeded", execution
         assert [s["step"] for s in execution["steps"]] == ["call", "result", "again"]
@@ -301,3 +301,105 @@ def test_the_pool_follows_the_alarm_rules() -> None:
     assert pool.decide(0, 4, 2.0) == 3  # in flight: neither alarm acts
     assert pool.decide(0, 0, 3.0) == 3  # empty, but not for long enough
     assert pool.decide(0, 0, 3.0 + EMPTY_SECONDS) == worker.scaling_min
+
+
+class GatedSink:
+    """The far end of HTTP steps: the first `hold` requests wait until `gate` is set, later ones answer at
+    once; counts requests in flight and the most at once."""
+
+    def __init__(self, hold: int) -> None:
+        self.hold, self.gate, self.lock = hold, threading.Event(), threading.Lock()
+        self.keys: list[str] = []
+        self.running = self.peak = 0
+        self.server, base = json_server(self.respond)
+        self.url = f"{base}/step"
+
+    def respond(self, request: BaseHTTPRequestHandler, body: Any) -> tuple[int, Any]:
+        with self.lock:
+            self.keys.append(request.headers["Idempotency-Key"])
+            held = len(self.keys) <= self.hold
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            if held:
+                self.gate.wait(60)
+            return 200, {"got": body}
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    def in_flight(self) -> int:
+        with self.lock:
+            return self.running
+
+    def close(self) -> None:
+        self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _wait(condition: Callable[[], bool], timeout: float, up: Up) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, up.output
+        time.sleep(0.1)
+
+
+def test_scale_in_never_stops_a_process_running_an_execution(app_dir: Path, started: Callable[..., Up]) -> None:
+    """concurrency 1, max 2: more than 10 visible messages start two processes; once each holds one (10 left
+    visible) the backlog step wants one. The newest is protected while its execution runs, so it is kept."""
+    (app_dir / "flowbuilder.yaml").write_text(SPEC.replace("concurrency: 2, scaling: {max: 3}",
+                                                           "concurrency: 1, scaling: {max: 2}"))
+    sink = GatedSink(hold=2)
+    try:
+        up = started("--profile", "standard")
+        with client(app_dir, up, "/api") as api:
+            workflow = create(api, "calls", http_then_transform(sink.url))
+            ids = [execute(api, workflow, {"n": n}) for n in range(12)]
+            up.wait_for(r"worker\s+\| scaling 0 -> 2 ")
+            _wait(lambda: sink.in_flight() == 2, 60, up)  # each process holds one execution
+            up.wait_for(r"worker\s+\| scaling 2 -> 1 ")
+            up.wait_for(r"worker\s+\| scale-in: worker#2 protected \(running an execution\), kept until idle")
+            time.sleep(2 * TICK)  # ticks that would have stopped it
+            assert not re.search(r"^worker#2\s+\| .*signal 15", up.output, re.M), up.output
+            held = [key.split(":")[0] for key in sink.keys[:2]]
+            sink.gate.set()
+            for execution_id in ids:
+                execution = until(api, execution_id, ("succeeded", "failed"))
+                assert execution["state"] == "succeeded", execution
+            for execution_id in held:  # ran once, by the process that took it, never released
+                assert api.get(f"/executions/{execution_id}").json()["attempts"] == 1
+        assert sorted(sink.keys) == sorted(f"{i}:call" for i in ids)
+        assert ": released" not in up.output
+        assert up.stop() == 0
+    finally:
+        sink.close()
+
+
+def test_the_pipe_starts_a_process_per_message_and_the_runtime_bounds_executions(
+        app_dir: Path, started: Callable[..., Up]) -> None:
+    """ultra: six messages start six processes, as Pipes does; the spec's max (3) runs, the other three are
+    refused and exit, and the three running drain them."""
+    sink = GatedSink(hold=3)
+    try:
+        up = started("--profile", "ultra")
+        assert "worker: one process per message, at most 3 executions at once (jobs)" in up.output
+        with client(app_dir, up, "/api") as api:
+            workflow = create(api, "calls", http_then_transform(sink.url))
+            ids = [execute(api, workflow, {"n": n}) for n in range(6)]
+            _wait(lambda: sink.in_flight() == 3 and len(re.findall(r": deferred \(3 executions running", up.output))
+                  == 3, 90, up)
+            time.sleep(0.5)
+            assert sink.in_flight() == 3
+            sink.gate.set()
+            for execution_id in ids:
+                execution = until(api, execution_id, ("succeeded", "failed"))
+                assert execution["state"] == "succeeded" and execution["attempts"] == 1, execution
+        assert sink.peak == 3
+        assert sorted(sink.keys) == sorted(f"{i}:call" for i in ids)
+        up.wait_for(r"^worker#6\s+\| ")
+        assert len(set(re.findall(r"^(worker#\d+)\s+\| ", up.output, re.M))) == 6
+        assert len(re.findall(r"\(drained from the queue\)", up.output)) == 3
+        assert up.stop() == 0
+    finally:
+        sink.close()

@@ -119,8 +119,9 @@ def shown(database_url: str) -> str:
 
 @dataclass
 class Environment:
-    """What every child gets: the caller's environment without AWS settings (nothing local reaches AWS),
-    the local endpoint and credentials, the contract's variables, the spec's runtime environment."""
+    """What every child gets: the caller's environment without AWS settings or ECS_AGENT_URI (nothing local
+    reaches AWS; the standard pool gives its processes a local agent), the local endpoint and credentials,
+    the contract's variables, the spec's runtime environment."""
 
     plan: Plan
     endpoint: str
@@ -131,7 +132,7 @@ class Environment:
 
     def for_role(self, role: str, service: ServicePlan | None = None) -> dict[str, str]:
         """The contract's variables as the templates set them (Plan.contract_environment), with local values."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "ECS_AGENT_URI"}
         env.update({**CREDENTIALS, **LOCAL_ENV, **self.extra})
         env.update({"AWS_REGION": self.plan.region, "AWS_DEFAULT_REGION": self.plan.region,
                     "AWS_ENDPOINT_URL": self.endpoint, contract.DATABASE_URL: self.database_url,
@@ -274,8 +275,8 @@ class Up:
             self.say(f"  API key: {key}")
         for worker in self.workers:
             how = (f"poll processes, {worker.scaling_min}..{worker.scaling_max} on queue depth"
-                   if plan.worker_mode == "poll" else f"one process per message, at most {max(1, worker.scaling_max)} "
-                                                      f"at once")
+                   if plan.worker_mode == "poll" else f"one process per message, at most {worker.scaling_max} "
+                                                      f"executions at once")
             self.say(f"  {worker.name}: {how} ({worker.queue})")
         for schedule in plan.schedules:
             state = "" if schedule.enabled else f" - disabled in {plan.environment}"

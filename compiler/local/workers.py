@@ -4,10 +4,13 @@
   same rules as the emitted alarms (compiler/scaling.py): while messages are visible, the backlog step's
   exact count; when nothing is visible or in flight for EMPTY_SECONDS, the minimum. A process that exits
   is replaced, as ECS keeps a service at its desired count. The alarms' five empty minutes are seconds
-  here, so a local pool visibly scales to zero.
+  here, so a local pool visibly scales to zero. Each process has its own ECS_AGENT_URI on a local agent
+  stand-in (agent.py) and protects itself while it holds an execution; scale-in stops only unprotected
+  processes, newest first, and keeps the others until they are idle, as ECS does.
 - pipe (ultra): one `once` process per message, its body in FLOWBUILDER_EXECUTION_ID, the message deleted
-  once the process started, as EventBridge Pipes deletes it once RunTask succeeds. Pipes has no cap; here
-  at most the spec's scaling max run at once, so a burst does not start hundreds of interpreters.
+  once the process started, as EventBridge Pipes deletes it once RunTask succeeds. Pipes has no concurrency
+  limit and neither has this stand-in, beyond a safety cap for a laptop: the spec's scaling max bounds
+  running executions in the runtime (FLOWBUILDER_WORKER_MAX_RUNNING), and a refused process exits at once.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from collections.abc import Callable
 from .. import contract
 from ..plan import ServicePlan
 from ..scaling import capacity_for_backlog
+from .agent import LocalAgent
 from .processes import Child, Logs, stop_all
 from .sqs import LocalSqs
 
 EMPTY_SECONDS = 15.0
 TICK = 1.0
+PIPE_SAFETY_CAP = 32  # once processes alive at once; not the spec's max, which the runtime enforces
 
 Launch = Callable[[str, dict[str, str]], Child]  # (component name, extra environment) -> a started child
 
@@ -36,6 +41,9 @@ class PollPool:
         self.draining: list[Child] = []  # told to stop, finishing their current steps
         self.desired = worker.scaling_min
         self.empty_since: float | None = None
+        self.agent: LocalAgent | None = None  # started by run()
+        self.tasks: dict[str, str] = {}  # child name -> its task on the agent
+        self._kept: list[str] = []  # protected children kept beyond the desired count
         self._numbers = itertools.count(1)
 
     def decide(self, visible: int, in_flight: int, moment: float) -> int:
@@ -62,13 +70,34 @@ class PollPool:
                                              f"{in_flight} in flight)")
             self.desired = desired
         while len(self.children) < self.desired:
-            self.children.append(self.launch(f"{self.worker.name}#{next(self._numbers)}", {}))
-        while len(self.children) > self.desired:
-            child = self.children.pop()
+            self.children.append(self._launch())
+        self._scale_in(len(self.children) - self.desired)
+
+    def _launch(self) -> Child:
+        number = next(self._numbers)
+        name = f"{self.worker.name}#{number}"
+        extra = {"ECS_AGENT_URI": self.agent.uri(str(number))} if self.agent is not None else {}
+        self.tasks[name] = str(number)
+        return self.launch(name, extra)
+
+    def protected(self, child: Child) -> bool:
+        return self.agent is not None and self.agent.protected(self.tasks.get(child.name, ""))
+
+    def _scale_in(self, excess: int) -> None:
+        """Stop `excess` processes, newest first, only unprotected ones; the protected wait until idle."""
+        for child in [c for c in reversed(self.children) if not self.protected(c)][:max(0, excess)]:
+            self.children.remove(child)
             child.terminate()
             self.draining.append(child)
+        kept = [c.name for c in self.children[self.desired:]] if len(self.children) > self.desired else []
+        if kept and kept != self._kept:
+            self.logs.line(self.worker.name, f"scale-in: {', '.join(kept)} protected (running an execution), "
+                                             f"kept until idle")
+        self._kept = kept
 
     def run(self, stop: threading.Event) -> None:
+        self.agent = LocalAgent()
+        self.agent.start()
         try:
             while not stop.wait(TICK):
                 try:
@@ -77,13 +106,14 @@ class PollPool:
                     self.logs.line(self.worker.name, f"scaling check failed: {type(exc).__name__}: {exc}")
         finally:
             stop_all(self.children + self.draining, self.worker.stop_timeout)
+            self.agent.stop()
 
 
 class PipeDispatcher:
     def __init__(self, worker: ServicePlan, queue_url: str, sqs: LocalSqs, launch: Launch, logs: Logs) -> None:
         self.worker, self.queue_url, self.sqs, self.launch, self.logs = worker, queue_url, sqs, launch, logs
         self.running: list[Child] = []
-        self.cap = max(1, worker.scaling_max)
+        self.cap = PIPE_SAFETY_CAP
         self._numbers = itertools.count(1)
 
     def reap(self) -> None:
