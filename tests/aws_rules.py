@@ -164,6 +164,15 @@ def web_services_never_at_zero(doc: Template, _env: str) -> list[str]:
     return found
 
 
+def autoscaled_services_keep_their_count(doc: Template, _env: str) -> list[str]:
+    """A DesiredCount in the template resets an autoscaled service to it on every update that touches the
+    service (an image deploy at peak drops to the template's count); the scalable target owns the count."""
+    scaled = {r for _, t in _resources(doc, "AWS::ApplicationAutoScaling::ScalableTarget")
+              for r in _references(t["Properties"]["ResourceId"])}
+    return [f"{name} is autoscaled but sets DesiredCount {s['Properties']['DesiredCount']}"
+            for name, s in _resources(doc, "AWS::ECS::Service") if name in scaled and "DesiredCount" in s["Properties"]]
+
+
 def async_functions_keep_failures(doc: Template, _env: str) -> list[str]:
     """EventBridge Scheduler invokes Lambda asynchronously; its retry and DLQ cover delivery only. A handler
     error needs the function's own on-failure destination, and someone must hear of it (an alarm on it)."""
@@ -271,6 +280,20 @@ def data_has_explicit_lifecycle(doc: Template, _env: str) -> list[str]:
     return found
 
 
+def retained_data_keeps_its_key(doc: Template, _env: str) -> list[str]:
+    """Whatever a stack delete keeps must stay readable: a retained resource encrypted with a key of the stack
+    needs that key retained too (KMS deletes a key 7-30 days after the stack, and the data with it)."""
+    keys = {name: r for name, r in _resources(doc, "AWS::KMS::Key")}
+    found = []
+    for name, resource in doc["Resources"].items():
+        if resource.get("DeletionPolicy") not in ("Retain", "Snapshot"):
+            continue
+        for key in sorted(set(_references(resource.get("Properties", {}))) & set(keys)):
+            if keys[key].get("DeletionPolicy") != "Retain":
+                found.append(f"{name} is kept after a delete but its key {key} is not")
+    return found
+
+
 def rds_follows_its_minor_upgrades(doc: Template, _env: str) -> list[str]:
     """RDS upgrades minors itself (AutoMinorVersionUpgrade); a template pinning a minor falls behind it, and
     CloudFormation then tries a downgrade, which RDS refuses."""
@@ -300,11 +323,13 @@ RULES: tuple[Rule, ...] = (
     instances_survive_replacement,
     nat_forwards_before_it_can_fail,
     web_services_never_at_zero,
+    autoscaled_services_keep_their_count,
     async_functions_keep_failures,
     spot_tasks_use_the_warning,
     production_serves_https,
     contract_variables_are_used,
     data_has_explicit_lifecycle,
+    retained_data_keeps_its_key,
     rds_follows_its_minor_upgrades,
     scale_in_spares_running_executions,
 )

@@ -69,10 +69,16 @@ def test_nat_forwards_before_it_can_fail_fails_on_install_first() -> None:
 
 def test_web_services_never_at_zero_fails_at_zero() -> None:
     doc = _broken("flow-builder", "standard", "dev")
-    doc["Resources"]["ApiService"]["Properties"]["DesiredCount"] = 0
     doc["Resources"]["ApiScalableTarget"]["Properties"]["MinCapacity"] = 0
     assert aws_rules.web_services_never_at_zero(doc, "dev") == [
         "ApiService serves HTTP on ECS with a minimum of 0 tasks: it never starts"]
+
+
+def test_autoscaled_services_keep_their_count_fails_on_a_desired_count() -> None:
+    doc = _broken("flow-builder", "standard", "prod")
+    doc["Resources"]["ApiService"]["Properties"]["DesiredCount"] = 2
+    assert aws_rules.autoscaled_services_keep_their_count(doc, "prod") == [
+        "ApiService is autoscaled but sets DesiredCount 2"]
 
 
 def test_web_service_at_zero_is_refused_where_it_is_written(tmp_path: Path, spec_text: str) -> None:
@@ -128,7 +134,8 @@ def test_contract_variables_are_used_fails_on_a_variable_nothing_reads() -> None
     assert aws_rules.contract_variables_are_used(doc, "dev") == [
         "FLOWBUILDER_NOBODY_READS_THIS is set by the template but nothing in runtime/ uses it"]
     # Parsed into Settings but never read again is not used: the worker timeout before it was enforced.
-    parsed_only = 'worker_timeout=_int("FLOWBUILDER_WORKER_TIMEOUT", 900)'
+    # (Settings.from_env parsed it into settings.worker_timeout, and no other line read that field.)
+    parsed_only = re.sub(r"\bworker_timeout\b", "unread", aws_rules._runtime_reads())
     assert "FLOWBUILDER_WORKER_TIMEOUT is set by the template but nothing in runtime/ uses it" in \
         aws_rules.contract_variables_are_used(doc, "dev", runtime=parsed_only)
 
@@ -139,6 +146,13 @@ def test_data_has_explicit_lifecycle_fails_without_policies() -> None:
     del doc["Resources"]["WorkerLogGroup"]["DeletionPolicy"]
     assert aws_rules.data_has_explicit_lifecycle(doc, "dev") == [
         "WorkflowRequestsQueue has no UpdateReplacePolicy", "WorkerLogGroup has no DeletionPolicy"]
+
+
+def test_retained_data_keeps_its_key_fails_when_the_key_goes() -> None:
+    doc = _broken("flow-builder", "standard", "prod")
+    doc["Resources"]["AlertKey"]["DeletionPolicy"] = "Delete"
+    assert "WorkerLogGroup is kept after a delete but its key AlertKey is not" in \
+        aws_rules.retained_data_keeps_its_key(doc, "prod")
 
 
 def test_rds_follows_its_minor_upgrades_fails_on_a_pinned_minor() -> None:

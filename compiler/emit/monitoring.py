@@ -16,10 +16,12 @@ def topic(stack: Stack) -> None:
     plan = stack.plan
     props: dict[str, Any] = {"DisplayName": f"{plan.stack_name} alerts"}
     if plan.policy.monitoring.alarms == "full":
-        # The logical ID predates the log groups: renaming it would replace the key.
+        # The logical ID predates the log groups: renaming it would replace the key. Production keeps its log
+        # groups after a stack delete, so it keeps their key too: a deleted key makes them unreadable for good.
+        kept = "Retain" if plan.production else "Delete"
         key = stack.add(kms.Key(
             "AlertKey", Description=f"{plan.stack_name}: encrypts the alert topic and the log groups",
-            EnableKeyRotation=True,
+            EnableKeyRotation=True, DeletionPolicy=kept, UpdateReplacePolicy=kept,
             KeyPolicy=policy_document([
                 {"Sid": "AccountAdministers", "Effect": "Allow",
                  "Principal": {"AWS": Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")},

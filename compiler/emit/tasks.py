@@ -211,11 +211,15 @@ def security_groups(stack: Stack, service: ServicePlan) -> list[Any]:
 
 
 def ecs_service(stack: Stack, service: ServicePlan, *, depends_on: tuple[str, ...] = (), **extra: Any) -> Any:
-    """An ECS service for `service`, deployed with a circuit breaker that rolls back failed deployments."""
+    """An ECS service for `service`, deployed with a circuit breaker that rolls back failed deployments.
+
+    No DesiredCount: its scalable target (every service here has one) owns the count. With DesiredCount in the
+    template, every stack update that touches the service resets the count to it, undoing autoscaling in the
+    middle of a deploy; without it ECS starts a new service at 1 and Application Auto Scaling moves it into
+    [min, max] when the target registers."""
     assert stack.network is not None and stack.capacity_providers is not None
     resource = stack.add(ecs.Service(
         f"{service.id}Service", Cluster=Ref(stack.cluster), TaskDefinition=Ref(stack.task_definitions[service.name]),
-        DesiredCount=service.scaling_min,
         CapacityProviderStrategy=[ecs.CapacityProviderStrategyItem(CapacityProvider=capacity(stack, service),
                                                                    Weight=1)],
         NetworkConfiguration=ecs.NetworkConfiguration(AwsvpcConfiguration=ecs.AwsvpcConfiguration(
