@@ -45,7 +45,8 @@ def test_ultra_pipe_role_is_exactly_what_the_pipe_needs() -> None:
         ("RunTask", ["ecs:RunTask"]),
         ("PassTaskRoles", ["iam:PassRole"]),
     ]
-    assert statements[1]["Resource"] == [{"Ref": "WorkerTaskDefinition"}]
+    assert statements[1]["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:"
+                                                      "task-definition/flow-builder-prod-worker:*"}]
     assert statements[2]["Resource"] == [{"Fn::GetAtt": ["WorkerExecutionRole", "Arn"]},
                                          {"Fn::GetAtt": ["WorkerTaskRole", "Arn"]}]
 
@@ -60,7 +61,8 @@ def test_ultra_has_no_idle_infrastructure(spec: str) -> None:
     assert kinds & forbidden == set()
     alarms = resources(doc, "AWS::CloudWatch::Alarm")
     assert len(alarms) <= 10  # CloudWatch's always-free allowance
-    assert all(name.endswith("DeadLetterAlarm") for name in alarms)
+    # Dead letters, and per Pipe-fed queue the age of its oldest message (the one sign that nothing consumes).
+    assert all(name.endswith(("DeadLetterAlarm", "AgeAlarm")) for name in alarms)
     assert set(doc["Parameters"]) >= {"VpcId", "SubnetIds", "DatabaseUrlParameter", "DatabaseUrlSecretArn"}
 
 

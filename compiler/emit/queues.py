@@ -52,9 +52,12 @@ def emit(stack: Stack) -> None:
               dimensions={"QueueName": GetAtt(dead_letter, "QueueName")},
               Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=0,
               ComparisonOperator="GreaterThanThreshold")
-        if full:
+        piped = any(w.queue == q.name for w in stack.plan.workers) and stack.plan.policy.workers.dispatch == "pipe"
+        if full or piped:
             # A message older than twice its visibility timeout has waited through at least one failed
-            # attempt or finds no worker: the queue is falling behind.
+            # attempt or finds no worker: the queue is falling behind. With a Pipe it is the only sign that
+            # nothing consumes at all (Pipes stops a pipe whose target keeps failing, and then no message
+            # reaches the dead-letter queue), so ultra keeps this one alarm per queue within the free ten.
             threshold = max(2 * q.visibility_timeout, 600)
             alarm(stack, f"{q.id}AgeAlarm", f"The oldest message of {q.name} is older than {threshold}s",
                   Namespace="AWS/SQS", MetricName="ApproximateAgeOfOldestMessage",

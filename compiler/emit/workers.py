@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from troposphere import GetAtt, Ref, cloudwatch, pipes
+from troposphere import GetAtt, Ref, Sub, cloudwatch, pipes
 from troposphere import applicationautoscaling as aas
 
 from .. import contract
@@ -82,7 +82,10 @@ def pipe(stack: Stack, worker: ServicePlan) -> None:
     pipe_role = role(stack, f"{worker.id}PipeRole", "pipes.amazonaws.com", [
         statement("ReadQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                   [GetAtt(queue, "Arn")]),
-        statement("RunTask", ["ecs:RunTask"], [Ref(task_definition)],
+        # Any revision of the family: an update replaces the task definition and the role's policy before the
+        # Pipe points at the new revision; naming one revision would refuse RunTask in between.
+        statement("RunTask", ["ecs:RunTask"], [Sub(f"arn:${{AWS::Partition}}:ecs:${{AWS::Region}}:${{AWS::AccountId}}:"
+                                                   f"task-definition/{stack.name(worker.name)}:*")],
                   Condition={"ArnEquals": {"ecs:cluster": GetAtt(stack.cluster, "Arn")}}),
         statement("PassTaskRoles", ["iam:PassRole"], [GetAtt(r, "Arn") for r in stack.task_roles[worker.name]],
                   Condition={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
