@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import yaml
 
-from .diagnostics import Invalid
+from .diagnostics import Diagnostic, Invalid
 from .emit import MAX_INLINE_BYTES, Built, emit
 from .files import write_atomic
 from .plan import Plan, make_plan
@@ -24,6 +24,7 @@ Format = Literal["json", "yaml"]
 class Compiled:
     plan: Plan
     built: Built
+    warnings: tuple[Diagnostic, ...] = ()  # located, for the user to read (build prints them)
 
     def template_text(self, fmt: Format) -> str:
         if fmt == "json":
@@ -81,20 +82,24 @@ class Compiled:
         return "\n".join(lines)
 
 
-def plan_spec(spec_file: str | Path, profile_ref: str, environment: str) -> Plan:
-    """load -> validate -> resolve profile -> plan. Raises Invalid (located diagnostics) or ValueError
-    (usage: unknown profile)."""
+def _planned(spec_file: str | Path, profile_ref: str, environment: str) -> tuple[Plan, list[Diagnostic]]:
     profile = resolve(profile_ref, environment)
     result = validate_file(spec_file, environment=environment, profile=profile)
     if not result.valid or result.app is None:
         raise Invalid(result.diagnostics)
-    return make_plan(result.app, profile, environment)
+    return make_plan(result.app, profile, environment), result.diagnostics
+
+
+def plan_spec(spec_file: str | Path, profile_ref: str, environment: str) -> Plan:
+    """load -> validate -> resolve profile -> plan. Raises Invalid (located diagnostics) or ValueError
+    (usage: unknown profile)."""
+    return _planned(spec_file, profile_ref, environment)[0]
 
 
 def compile_spec(spec_file: str | Path, profile_ref: str, environment: str) -> Compiled:
-    """plan_spec, then emit. Also raises LimitError."""
-    plan = plan_spec(spec_file, profile_ref, environment)
-    return Compiled(plan, emit(plan))
+    """plan_spec, then emit; the spec's warnings travel with the result. Also raises LimitError."""
+    plan, warnings = _planned(spec_file, profile_ref, environment)
+    return Compiled(plan, emit(plan), tuple(warnings))
 
 
 def write(compiled: Compiled, out_dir: str | Path, fmt: Format) -> list[Path]:

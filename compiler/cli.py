@@ -107,6 +107,8 @@ def build(spec_file: str, profile: str, environment: str, out_dir: str, fmt: str
     except (OSError, ValueError) as exc:
         _fail(str(exc))
         return
+    if compiled.warnings:
+        click.echo(format_text(compiled.warnings), err=True)
     click.echo(compiled.summary())
     for path in paths:
         click.echo(f"wrote {path}")

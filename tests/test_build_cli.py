@@ -18,7 +18,7 @@ def test_build_writes_template_and_parameters(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flow-builder-prod.parameters.json",
                                                           "flow-builder-prod.template.json"]
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("flow-builder-prod: 36 resources, 7 parameters, 6 outputs (ultra profile, prod)")
+    assert lines[0].startswith("flow-builder-prod: 37 resources, 7 parameters, 6 outputs (ultra profile, prod)")
     assert "    1  AWS::Pipes::Pipe" in lines
     assert "parameters to provide: SubnetIds, VpcId" in lines
     params = {p["ParameterKey"]: p["ParameterValue"]
@@ -85,7 +85,7 @@ def test_build_counts_checkov_suppressions_from_the_template(tmp_path: Path) -> 
                             f"resource{'s' * (holders != 1)} (reasons in each resource's Metadata)")
         else:
             assert last == "checkov: no checks suppressed"
-        assert result.stderr == ""
+        assert "checkov" not in result.stderr  # stderr holds the spec's warnings only (ultra: two)
 
 
 def test_suppression_summary_counts_skip_entries_and_their_resources() -> None:
@@ -114,3 +114,16 @@ def test_build_says_when_a_stack_serves_plain_http(tmp_path: Path) -> None:
     prod = run_fbc("build", "-f", spec, "--env", "prod", "-o", str(tmp_path))
     assert "HTTP only" not in prod.stdout
     assert "parameters to provide: CertificateArn" in prod.stdout  # prod cannot deploy without one
+
+
+def test_build_warns_where_ultra_changes_what_a_spec_means(tmp_path: Path) -> None:
+    spec = str(REPO / "tests" / "specs" / "full.yaml")
+    ultra = run_fbc("build", "-f", spec, "--profile", "ultra", "-o", str(tmp_path))
+    assert ultra.exit_code == 0  # warnings, not errors: the stack is sound, the semantics differ
+    assert f"{spec}:56:14: warning: spec.services.order-sync.image: worker 'order-sync' runs its own image under " \
+           "Pipe dispatch (ultra): each message is deleted when its task starts" in ultra.stderr
+    assert "its FIFO order is not kept" in ultra.stderr
+    assert f"{spec}:44:16: warning: spec.services.admin.secrets: web service 'admin' runs its own image on " \
+           "Lambda (ultra), which injects no secrets" in ultra.stderr
+    standard = run_fbc("build", "-f", spec, "--profile", "standard", "-o", str(tmp_path))
+    assert "warning" not in standard.stderr

@@ -22,7 +22,7 @@ from .references import (
 )
 from .resources import fargate_sizes, fifo_options, visibility_covers_timeout
 from .schedules import schedule_expressions, schedule_timezones
-from .serving import web_services_can_start
+from .serving import function_secrets_of_own_images, pipe_workers_with_their_own_image, web_services_can_start
 
 Check = Callable[[CheckContext], Iterable[Diagnostic]]
 
@@ -43,6 +43,8 @@ CHECKS: tuple[Check, ...] = (
     lambda_images_in_ecr,
     lambda_memory,
     web_services_can_start,
+    pipe_workers_with_their_own_image,
+    function_secrets_of_own_images,
 )
 
 
