@@ -50,7 +50,7 @@ def test_create_apply_again_change_diff_and_destroy(aws: dict[str, str], tmp_pat
     spec = ["-f", str(MINIMAL), "--profile", "ultra"]
     created = fbc(aws, "apply", *spec, *NETWORK, "--yes")
     assert created.returncode == 0, created.stderr
-    assert "Create tiny-dev: 22 change(s)" in created.stdout  # 21 + the scheduler's EventInvokeConfig
+    assert "Create tiny-dev: 23 change(s)" in created.stdout  # 21 + the scheduler's EventInvokeConfig + age alarm
     assert "tiny-dev: CREATE_COMPLETE" in created.stdout
 
     cfn = _client(aws, "cloudformation", "eu-west-1")
@@ -183,3 +183,54 @@ def test_destroy_says_what_a_delete_keeps() -> None:
     assert "LoadBalancerLogsBucket (AWS::S3::Bucket, retained)" in kept
     assert "WorkerLogGroup (AWS::Logs::LogGroup, retained)" in kept
     assert _kept_after_delete(template("flow-builder", "ultra", "dev")) == []  # dev goes whole
+
+
+def test_destroy_refuses_a_protected_database_before_touching_anything(aws: dict[str, str]) -> None:
+    cfn = _client(aws, "cloudformation", "eu-west-1")
+    template = {"Resources": {
+        "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "held-dev-jobs"}},
+        "Database": {"Type": "AWS::RDS::DBInstance", "DeletionPolicy": "Snapshot", "Properties": {
+            "DBInstanceIdentifier": "held-db", "Engine": "postgres", "DBInstanceClass": "db.t4g.micro",
+            "AllocatedStorage": "20", "MasterUsername": "flowbuilder", "MasterUserPassword": "not-a-secret-1",
+            "DeletionProtection": True}}}}
+    cfn.create_stack(StackName="held-dev", TemplateBody=json.dumps(template))  # type: ignore[attr-defined]
+    rds = _client(aws, "rds", "eu-west-1")
+    # moto's CloudFormation drops DeletionProtection; the instance gets it as RDS would.
+    rds.modify_db_instance(DBInstanceIdentifier="held-db", DeletionProtection=True,  # type: ignore[attr-defined]
+                           ApplyImmediately=True)
+    refused = fbc(aws, "destroy", "-f", str(MINIMAL), "--stack-name", "held-dev", "--yes")
+    assert refused.returncode == 1
+    assert ("held-dev: database held-db has deletion protection, so the delete would stop half-way; turn it off "
+            "first (aws rds modify-db-instance --db-instance-identifier held-db --no-deletion-protection") in (
+        refused.stderr)
+    status = cfn.describe_stacks(StackName="held-dev")["Stacks"][0]["StackStatus"]  # type: ignore[attr-defined]
+    assert status == "CREATE_COMPLETE"  # nothing was deleted
+    rds.modify_db_instance(DBInstanceIdentifier="held-db", DeletionProtection=False,  # type: ignore[attr-defined]
+                           ApplyImmediately=True)
+    done = fbc(aws, "destroy", "-f", str(MINIMAL), "--stack-name", "held-dev", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "  kept: Database (AWS::RDS::DBInstance): a final snapshot" in done.stdout
+
+
+def test_destroy_stops_the_tasks_a_pipe_started(aws: dict[str, str]) -> None:
+    spec = ["-f", str(MINIMAL), "--profile", "ultra"]
+    assert fbc(aws, "apply", *spec, *NETWORK, "--yes").returncode == 0
+    cfn = _client(aws, "cloudformation", "eu-west-1")
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"]
+                for r in cfn.list_stack_resources(StackName="tiny-dev")["StackResourceSummaries"]}  # type: ignore[attr-defined]
+    ecs = _client(aws, "ecs", "eu-west-1")
+    # Standing in for the Pipe's RunTask: moto cannot run the stack's own task definition (no container memory)
+    # nor give a Fargate task its network interface, so the stand-in uses bridge networking.
+    family = ecs.register_task_definition(  # type: ignore[attr-defined]
+        family="tiny-dev-worker-stand-in", networkMode="bridge",
+        containerDefinitions=[{"name": "worker", "image": "worker", "memory": 512}])
+    started = ecs.run_task(  # type: ignore[attr-defined]
+        cluster=physical["Cluster"], taskDefinition=family["taskDefinition"]["taskDefinitionArn"],
+        launchType="FARGATE", count=2)
+    arns = [t["taskArn"] for t in started["tasks"]]
+    assert len(arns) == 2
+    done = fbc(aws, "destroy", "-f", str(MINIMAL), "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "stopping 2 running task(s) in" in done.stdout and "tiny-dev: deleted" in done.stdout
+    stopped = ecs.describe_tasks(cluster=physical["Cluster"], tasks=arns)["tasks"]  # type: ignore[attr-defined]
+    assert {t["desiredStatus"] for t in stopped} == {"STOPPED"}

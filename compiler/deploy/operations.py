@@ -25,6 +25,7 @@ Confirm = Callable[[str], bool]
 
 SUCCESS = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
 BUSY_EXCEPT = {"REVIEW_IN_PROGRESS"}  # a stack that only has a change set waiting is not busy
+TASK_STOP_WAIT = 180  # seconds: Fargate's longest stop timeout (120 s) and the time to report it
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed", "no changes")
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 SHOWN_SECURITY = 12
@@ -357,10 +358,21 @@ def destroy(sess: Any, name: str, *, prod: bool, assume_yes: bool, typed_name: s
         if not confirm(f"Delete {name} and everything in it?"):
             say("not deleted")
             return 1
+    deployed = cf.template(stack.stack_id)
+    physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in _resources(cf, stack.stack_id)}
+    protected = _protected_databases(sess, deployed, physical)
+    if protected:
+        # CloudFormation would delete everything else first and then fail on the database, leaving the stack
+        # half gone in DELETE_FAILED: refuse before anything is touched. Turning protection off stays explicit.
+        raise DeployError(f"{name}: database {', '.join(protected)} has deletion protection, so the delete would "
+                          f"stop half-way; turn it off first (aws rds modify-db-instance --db-instance-identifier "
+                          f"{protected[0]} --no-deletion-protection --apply-immediately), then destroy again: "
+                          f"RDS still leaves a final snapshot")
     if stack.termination_protection:
         call(cf.cfn.update_termination_protection, StackName=stack.stack_id, EnableTerminationProtection=False)
         say(f"{name}: termination protection off")
-    kept = _kept_after_delete(cf.template(stack.stack_id))
+    _quiesce(sess, deployed, physical, say)
+    kept = _kept_after_delete(deployed)
     since, seen = _last_event_time(cf, stack.stack_id)
     call(cf.cfn.delete_stack, StackName=stack.stack_id)
     final = follow(cf, stack.stack_id, since, len(_resources(cf, stack.stack_id)), say, seen)
@@ -373,6 +385,65 @@ def destroy(sess: Any, name: str, *, prod: bool, assume_yes: bool, typed_name: s
     for line in kept:
         say(f"  kept: {line}")
     return 0
+
+
+def _protected_databases(sess: Any, template: dict[str, Any], physical: dict[str, str]) -> list[str]:
+    """RDS instances of the stack that refuse deletion (the template says so and the instance agrees)."""
+    found = []
+    for logical_id, resource in sorted(template.get("Resources", {}).items()):
+        if resource.get("Type") != "AWS::RDS::DBInstance" or not physical.get(logical_id):
+            continue
+        if resource.get("Properties", {}).get("DeletionProtection") is not True:
+            continue
+        try:
+            live = call(client(sess, "rds").describe_db_instances, DBInstanceIdentifier=physical[logical_id])
+            protected = bool(live["DBInstances"][0].get("DeletionProtection"))
+        except ClientError:
+            protected = True  # cannot tell: trust the template
+        if protected:
+            found.append(physical[logical_id])
+    return found
+
+
+def _quiesce(sess: Any, template: dict[str, Any], physical: dict[str, str], say: Say) -> None:
+    """Stop what CloudFormation does not own but its resources' deletes wait for: a Pipe's standalone tasks
+    keep the cluster, its capacity providers and the task security group in use (ClusterContainsTasks,
+    "capacity provider is in use", DependencyViolation), and a running Pipe starts more."""
+    resources = template.get("Resources", {})
+    for logical_id in sorted(k for k, r in resources.items() if r.get("Type") == "AWS::Pipes::Pipe"):
+        if physical.get(logical_id):
+            try:
+                call(client(sess, "pipes").stop_pipe, Name=physical[logical_id])
+                say(f"stopped pipe {physical[logical_id]}: no new tasks")
+            except ClientError as exc:
+                say(f"could not stop pipe {physical[logical_id]} ({error_code(exc)}); deleting anyway")
+    for logical_id in sorted(k for k, r in resources.items() if r.get("Type") == "AWS::ECS::Cluster"):
+        cluster = physical.get(logical_id)
+        if not cluster:
+            continue
+        ecs = client(sess, "ecs")
+        tasks: list[str] = []
+        token = ""
+        while True:  # ECS pages with nextToken (not CloudFormation's NextToken)
+            page = call(ecs.list_tasks, cluster=cluster, desiredStatus="RUNNING", **({"nextToken": token} if token
+                                                                                    else {}))
+            tasks += page.get("taskArns", [])
+            token = page.get("nextToken", "")
+            if not token:
+                break
+        if not tasks:
+            continue
+        say(f"stopping {len(tasks)} running task(s) in {cluster} so the cluster can be deleted")
+        for task in tasks:
+            call(ecs.stop_task, cluster=cluster, task=task, reason="fbc destroy")
+        # A task gets its stop timeout (120 s on Spot) to finish its step and release its execution.
+        deadline = time.monotonic() + TASK_STOP_WAIT
+        while time.monotonic() < deadline:
+            described = [t for start in range(0, len(tasks), 100) for t in call(
+                ecs.describe_tasks, cluster=cluster, tasks=tasks[start:start + 100]).get("tasks", [])]
+            if all(t.get("lastStatus") == "STOPPED" for t in described):
+                break
+            time.sleep(POLL_SECONDS)
 
 
 def _kept_after_delete(template: dict[str, Any]) -> list[str]:
