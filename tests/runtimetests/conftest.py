@@ -190,6 +190,11 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
+def utc(moment: datetime) -> datetime:
+    """A stored timestamp in UTC: PostgreSQL answers in the session's zone, SQLite without one (UTC)."""
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

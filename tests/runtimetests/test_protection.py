@@ -19,7 +19,7 @@ from flowbuilder.runtime.db.models import Execution
 from flowbuilder.runtime.queue import Queue
 from flowbuilder.runtime.worker.protection import ScaleInProtection, protection_minutes
 
-from .conftest import FarEnd, call_then_shape, seed, sqs_client, start_worker, wait_until, worker_env
+from .conftest import FarEnd, call_then_shape, seed, sqs_client, start_worker, utc, wait_until, worker_env
 
 
 class Agent:
@@ -83,7 +83,7 @@ def test_protected_while_an_execution_runs_and_released_when_idle(database_url: 
     def state(execution_id: str) -> tuple[str, datetime]:
         with factory() as session:
             execution = session.get(Execution, execution_id)
-            return execution.state, execution.updated_at.replace(tzinfo=UTC)
+            return execution.state, utc(execution.updated_at)
 
     try:
         for n, execution_id in enumerate(ids):

@@ -19,7 +19,7 @@ from flowbuilder.runtime.db.models import Execution, StepRun
 from flowbuilder.runtime.queue import Queue
 from flowbuilder.runtime.workflows import engine
 
-from .conftest import FarEnd, Sink, call_then_shape, seed, sqs_client, start_worker, wait_until, worker_env
+from .conftest import FarEnd, Sink, call_then_shape, seed, sqs_client, start_worker, utc, wait_until, worker_env
 
 TIMEOUT = 2  # seconds; the far end answers after 6
 
@@ -41,7 +41,7 @@ def _check_failed_by_the_timeout(factory: Any, execution_id: str, far_end: FarEn
     assert steps == [("call", "failed", reason)]  # the transform after it never started
     assert far_end.keys == {f"{execution_id}:call": 1}  # cut at the deadline, not retried
     # The step was stopped at the timeout, not when the far end answered six seconds in.
-    finished_after = (execution.updated_at.replace(tzinfo=far_end.arrivals[0].tzinfo) - far_end.arrivals[0])
+    finished_after = utc(execution.updated_at) - far_end.arrivals[0]
     assert finished_after.total_seconds() < TIMEOUT + 1.5, finished_after
 
 
