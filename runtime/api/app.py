@@ -219,8 +219,12 @@ def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations
         rows = session.scalars(query.order_by(Execution.created_at.desc(), Execution.id).limit(limit).offset(offset))
         return Page(items=[_execution(e) for e in rows], total=total, limit=limit, offset=offset)
 
+    # The schema and docs live under the API's path too: the load balancer and CloudFront send only that path
+    # to the API, so /openapi.json at the root would reach the frontend.
+    base = settings.base_path
     app = FastAPI(title="Flow Builder API", version="0.1.0",
-                  description="Workflows, executions through a queue, and their results.")
+                  description="Workflows, executions through a queue, and their results.",
+                  openapi_url=f"{base}/openapi.json", docs_url=f"{base}/docs", redoc_url=f"{base}/redoc")
     app.state.sessions = factory
     app.state.api_keys = [k.encode() for k in settings.api_keys]
     app.include_router(health, prefix=settings.base_path)

@@ -29,7 +29,7 @@ class RecordingQueue:
 DB = Path(tempfile.mkdtemp()) / "fuzz.db"
 APP = create_app(Settings(database_url=f"sqlite:///{DB}", api_keys=("fuzz-key",), base_path="/api"),
                  RecordingQueue())  # type: ignore[arg-type]
-schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+schema = schemathesis.openapi.from_asgi("/api/openapi.json", APP)
 
 
 @schema.parametrize()
