@@ -173,6 +173,20 @@ def autoscaled_services_keep_their_count(doc: Template, _env: str) -> list[str]:
             for name, s in _resources(doc, "AWS::ECS::Service") if name in scaled and "DesiredCount" in s["Properties"]]
 
 
+def functions_reach_their_database(doc: Template, _env: str) -> list[str]:
+    """A function told to connect to RDS (FLOWBUILDER_DB_HOST) must be in the VPC with the database's client
+    security group: RDS is private, and outside the VPC every connection times out."""
+    clients = {name for name, _ in _resources(doc, "AWS::EC2::SecurityGroup") if name == "DatabaseClientSecurityGroup"}
+    found = []
+    for name, fn in _resources(doc, "AWS::Lambda::Function"):
+        if "FLOWBUILDER_DB_HOST" not in fn["Properties"].get("Environment", {}).get("Variables", {}):
+            continue
+        groups = set(_references(fn["Properties"].get("VpcConfig", {}).get("SecurityGroupIds", [])))
+        if not clients & groups:
+            found.append(f"{name} connects to RDS but is not in the VPC as a database client")
+    return found
+
+
 def async_functions_keep_failures(doc: Template, _env: str) -> list[str]:
     """EventBridge Scheduler invokes Lambda asynchronously; its retry and DLQ cover delivery only. A handler
     error needs the function's own on-failure destination, and someone must hear of it (an alarm on it)."""
@@ -324,6 +338,7 @@ RULES: tuple[Rule, ...] = (
     nat_forwards_before_it_can_fail,
     web_services_never_at_zero,
     autoscaled_services_keep_their_count,
+    functions_reach_their_database,
     async_functions_keep_failures,
     spot_tasks_use_the_warning,
     production_serves_https,

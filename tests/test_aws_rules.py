@@ -92,6 +92,16 @@ def test_web_service_at_zero_is_refused_where_it_is_written(tmp_path: Path, spec
                    str(tmp_path / "o")).exit_code == 0  # function URLs start on the first request
 
 
+def test_functions_reach_their_database_fails_outside_the_vpc(tmp_path: Path) -> None:
+    # standard's network and RDS with function URLs: the API function must join the VPC (it once did not).
+    doc = _build_or_refusal(tmp_path, {"vpc": "new", "nat": "single-gateway", "azCount": 2, "mode": "rds",
+                                       "serving": "function-url", "dispatch": "autoscaled-service"})
+    assert doc is not None and aws_rules.functions_reach_their_database(doc, "dev") == []
+    del doc["Resources"]["ApiFunction"]["Properties"]["VpcConfig"]
+    assert aws_rules.functions_reach_their_database(doc, "dev") == [
+        "ApiFunction connects to RDS but is not in the VPC as a database client"]
+
+
 def test_async_functions_keep_failures_fails_without_destination_or_alarm() -> None:
     doc = _broken("flow-builder", "ultra", "prod")
     del doc["Resources"]["SchedulerDeadLetterAlarm"]
