@@ -124,14 +124,21 @@ def instances_survive_replacement(doc: Template, _env: str) -> list[str]:
 def nat_forwards_before_it_can_fail(doc: Template, _env: str) -> list[str]:
     """A NAT instance's user data turns on forwarding and masquerading before anything that can fail (a package
     install), and is a valid bash script."""
+    forwarding_interfaces = {n for n, r in _resources(doc, "AWS::EC2::NetworkInterface")
+                             if r["Properties"].get("SourceDestCheck") is False}
     found = []
     for name, resource in _resources(doc, "AWS::EC2::Instance"):
-        script = resource["Properties"].get("UserData", {}).get("Fn::Base64")
-        if not isinstance(script, str) or resource["Properties"].get("SourceDestCheck") is not False:
+        props = resource["Properties"]
+        script = props.get("UserData", {}).get("Fn::Base64")
+        # A NAT forwards: source/destination check off on the instance or on the interface it attaches.
+        nat = props.get("SourceDestCheck") is False or bool(
+            forwarding_interfaces & set(_references(props.get("NetworkInterfaces", []))))
+        if not isinstance(script, str) or not nat:
             continue
         lines = script.splitlines()
         first = {what: next((i for i, line in enumerate(lines) if re.search(pattern, line)), None)
-                 for what, pattern in (("forward", r"sysctl -w net\.ipv4\.ip_forward=1"),
+                 for what, pattern in (("forward", r"sysctl -w net\.ipv4\.ip_forward=1|sysctl (--system|-p)"
+                                                   r"|/proc/sys/net/ipv4/ip_forward"),
                                        ("masquerade", r"masquerade|MASQUERADE"),
                                        ("install", r"\b(dnf|yum) install"),
                                        ("persist", r"/etc/sysctl\.d/"))}
