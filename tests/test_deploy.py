@@ -91,6 +91,7 @@ def test_create_apply_again_change_diff_and_destroy(aws: dict[str, str], tmp_pat
     assert refused.returncode == 1 and "needs confirmation: pass --yes" in refused.stderr
     destroyed = fbc(aws, "destroy", "-f", str(changed_spec), "--yes")
     assert destroyed.returncode == 0 and "tiny-dev: deleted" in destroyed.stdout
+    assert "SQS refuses a deleted queue's name for 60 s (QueueDeletedRecently)" in destroyed.stdout
     gone = fbc(aws, "status", "-f", str(changed_spec))
     assert (gone.returncode, gone.stdout.strip()) == (1, "tiny-dev: not deployed")
     assert fbc(aws, "destroy", "-f", str(changed_spec), "--yes").stdout.strip() == (

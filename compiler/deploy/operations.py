@@ -384,6 +384,10 @@ def destroy(sess: Any, name: str, *, prod: bool, assume_yes: bool, typed_name: s
     say(f"{name}: deleted")
     for line in kept:
         say(f"  kept: {line}")
+    if any(r.get("Type") == "AWS::SQS::Queue" and "QueueName" in r.get("Properties", {})
+           for r in deployed.get("Resources", {}).values()):
+        say("  SQS refuses a deleted queue's name for 60 s (QueueDeletedRecently): wait a minute before an apply "
+            "recreates the stack")
     return 0
 
 
