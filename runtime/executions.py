@@ -7,6 +7,8 @@ no row backs.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from datetime import timedelta
 from typing import Any
@@ -28,25 +30,45 @@ def queued_after() -> timedelta:
     return timedelta(seconds=int(os.environ.get("FLOWBUILDER_SWEEP_QUEUED_AFTER", "900")))
 
 
+class KeyReused(ValueError):
+    """An Idempotency-Key already used with a different request."""
+
+
+def request_hash(data: Any) -> str:
+    """SHA-256 of the canonical JSON of a request's input: equal inputs, equal hashes, whatever the key order."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _same_request(existing: Execution, fingerprint: str | None) -> Execution:
+    if fingerprint is not None and existing.request_hash is not None and existing.request_hash != fingerprint:
+        raise KeyReused("this Idempotency-Key was already used with a different request body; "
+                        "use a new key for a different request")
+    return existing
+
+
 def create(sessions: sessionmaker[Session], workflow: Workflow, data: dict[str, Any],
            idempotency_key: str | None) -> tuple[Execution, bool]:
-    """(execution, created): an existing execution with the same key is returned, not duplicated."""
+    """(execution, created): an existing execution with the same key and the same input is returned, not
+    duplicated; the same key with a different input raises KeyReused."""
+    fingerprint = request_hash(data) if idempotency_key else None
     if idempotency_key:
         with sessions() as session:
             existing = session.scalar(select(Execution).where(Execution.idempotency_key == idempotency_key))
             if existing is not None:
-                return existing, False
+                return _same_request(existing, fingerprint), False
     execution = Execution(workflow_id=workflow.id, workflow_version=workflow.version,
                           definition=workflow.definition, state=QUEUED, input=data, attempts=0,
-                          idempotency_key=idempotency_key)
+                          idempotency_key=idempotency_key, request_hash=fingerprint)
     try:
         with sessions.begin() as session:
             session.add(execution)
     except IntegrityError:  # the same key, committed by a concurrent request
         with sessions() as session:
             found = session.scalar(select(Execution).where(Execution.idempotency_key == idempotency_key))
-            assert found is not None
-            return found, False
+            if found is None:  # not the key: the workflow went away meanwhile
+                raise
+            return _same_request(found, fingerprint), False
     return execution, True
 
 

@@ -184,12 +184,16 @@ def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations
         return Response(status_code=204)
 
     @api.post("/workflows/{workflow_id}/executions", status_code=202, response_model=ExecutionOut,
-              tags=["executions"], responses={404: {"description": "not found"}})
+              tags=["executions"], responses={404: {"description": "not found"},
+                                              422: {"description": "Idempotency-Key reused with another body"}})
     def start(workflow_id: str, body: ExecutionIn, session: DB,
               idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> ExecutionOut:
         workflow = _get_workflow(session, workflow_id)
         key = f"api:{workflow_id}:{idempotency_key}" if idempotency_key else None
-        execution, created = executions.create(factory, workflow, body.input, key)
+        try:
+            execution, created = executions.create(factory, workflow, body.input, key)
+        except executions.KeyReused as exc:
+            raise HTTPException(422, str(exc)) from None
         if created or execution.enqueued_at is None:
             # Recorded but not sent (queue unreachable): the sweeper sends it; the client still gets its ID.
             with contextlib.suppress(Exception):

@@ -56,6 +56,8 @@ class Execution(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
     # Unique: a retried POST or a re-delivered schedule creates nothing twice.
     idempotency_key: Mapped[str | None] = mapped_column(String(256), unique=True, nullable=True)
+    # SHA-256 of the request the key was first used with: the same key with another body is refused.
+    request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)

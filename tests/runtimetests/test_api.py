@@ -80,3 +80,25 @@ def test_openapi_is_published(api: tuple[TestClient, Any]) -> None:
     spec = client.get("/api/openapi.json").json()  # under the API's path, where the routing sends it
     assert client.get("/openapi.json").status_code == 404
     assert "/api/workflows/{workflow_id}/executions" in spec["paths"]
+
+
+def _workflow_id(client: TestClient, name: str = "greet") -> str:
+    created = client.post("/api/workflows", json={"name": name, "definition": two_steps("http://example.com")},
+                          headers=AUTH)
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+def test_an_idempotency_key_reused_with_another_body_is_refused(api: tuple[TestClient, Any]) -> None:
+    client, _ = api
+    path = f"/api/workflows/{_workflow_id(client)}/executions"
+    headers = {**AUTH, "Idempotency-Key": "k1"}
+    first = client.post(path, json={"input": {"n": 1, "m": [1, 2]}}, headers=headers)
+    assert first.status_code == 202
+    same = client.post(path, json={"input": {"m": [1, 2], "n": 1}}, headers=headers)  # key order is no change
+    assert same.status_code == 202 and same.json()["id"] == first.json()["id"]
+    other = client.post(path, json={"input": {"n": 2, "m": [1, 2]}}, headers=headers)
+    assert other.status_code == 422
+    assert "different request body" in other.json()["detail"]
+    listed = client.get("/api/executions", headers=AUTH).json()
+    assert listed["total"] == 1 and listed["items"][0]["input"] == {"n": 1, "m": [1, 2]}
