@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from .. import executions
 from ..config import Settings
@@ -140,6 +141,10 @@ def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations
         except IntegrityError:  # the unique name
             session.rollback()
             raise HTTPException(409, f"a workflow named {name!r} exists") from None
+        except StaleDataError:  # the version read was changed meanwhile by another request
+            session.rollback()
+            raise HTTPException(409, "the workflow was changed by another request meanwhile; "
+                                     "read it again and retry") from None
 
     @api.post("/workflows", status_code=201, response_model=WorkflowOut, tags=["workflows"],
               responses={409: {"description": "name taken"}})
@@ -168,11 +173,12 @@ def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations
         return _workflow(_get_workflow(session, workflow_id))
 
     @api.put("/workflows/{workflow_id}", response_model=WorkflowOut, tags=["workflows"],
-             responses={404: {"description": "not found"}, 409: {"description": "name taken"}})
+             responses={404: {"description": "not found"},
+                        409: {"description": "name taken, or changed concurrently"}})
     def update_workflow(workflow_id: str, body: WorkflowIn, session: DB) -> WorkflowOut:
         workflow = _get_workflow(session, workflow_id)
+        # The version is the mapper's: the UPDATE is conditional on the version read, and sets the next.
         workflow.name, workflow.definition = body.name, body.definition.model_dump(mode="json")
-        workflow.version += 1
         commit_or_conflict(session, body.name)
         return _workflow(workflow)
 

@@ -38,6 +38,10 @@ class Workflow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
 
+    # Optimistic versioning: every UPDATE is "... WHERE version = <the version read>" and sets the next one, so
+    # of two concurrent edits of the same version one wins and the other fails (StaleDataError), none is lost.
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy's declarative attribute)
+
 
 class Execution(Base):
     __tablename__ = "executions"

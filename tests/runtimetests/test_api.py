@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import Any
 
 import boto3
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from flowbuilder.runtime.api.app import create_app
 from flowbuilder.runtime.config import Settings
+from flowbuilder.runtime.db.models import Workflow
 from flowbuilder.runtime.queue import Queue
 
 from .conftest import two_steps
@@ -102,3 +106,41 @@ def test_an_idempotency_key_reused_with_another_body_is_refused(api: tuple[TestC
     assert "different request body" in other.json()["detail"]
     listed = client.get("/api/executions", headers=AUTH).json()
     assert listed["total"] == 1 and listed["items"][0]["input"] == {"n": 1, "m": [1, 2]}
+
+
+def test_concurrent_updates_of_one_version_lose_nothing(api: tuple[TestClient, Any]) -> None:
+    """Two PUTs that both read version 1 (a barrier holds each just before its UPDATE until both have read):
+    one answers version 2, the other 409, and the stored definition is the winner's."""
+    client, _ = api
+    workflow_id = _workflow_id(client)
+    both_read = threading.Barrier(2, timeout=10)
+
+    def hold(*_: Any) -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_read.wait()
+
+    answers: dict[str, Any] = {}
+
+    def put(url: str) -> None:
+        answers[url] = client.put(f"/api/workflows/{workflow_id}", json={"name": "greet", "definition": two_steps(url)},
+                                  headers=AUTH)
+
+    event.listen(Workflow, "before_update", hold)
+    try:
+        threads = [threading.Thread(target=put, args=(url,)) for url in ("http://a.example", "http://b.example")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        event.remove(Workflow, "before_update", hold)
+    codes = sorted(r.status_code for r in answers.values())
+    assert codes == [200, 409], {u: (r.status_code, r.text) for u, r in answers.items()}
+    winner = next(u for u, r in answers.items() if r.status_code == 200)
+    assert answers[winner].json()["version"] == 2
+    assert "changed by another request" in next(r for r in answers.values() if r.status_code == 409).json()["detail"]
+    stored = client.get(f"/api/workflows/{workflow_id}", headers=AUTH).json()
+    assert stored["version"] == 2 and stored["definition"]["steps"][0]["url"].startswith(winner)
+    again = client.put(f"/api/workflows/{workflow_id}", json={"name": "greet", "definition": two_steps("http://c.org")},
+                       headers=AUTH)
+    assert again.json()["version"] == 3  # a later edit, having read version 2, goes through
