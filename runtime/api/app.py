@@ -10,14 +10,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from .. import executions
 from ..config import Settings
-from ..db.models import STATES, Execution, StepRun, Workflow
+from ..db.models import QUEUED, RUNNING, STATES, Execution, StepRun, Workflow
 from ..db.session import migrate, sessions
 from ..queue import Queue
 from ..workflows.definition import Definition
@@ -183,10 +183,22 @@ def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations
         return _workflow(workflow)
 
     @api.delete("/workflows/{workflow_id}", status_code=204, tags=["workflows"],
-                responses={404: {"description": "not found"}})
+                responses={404: {"description": "not found"},
+                           409: {"description": "the workflow has queued or running executions"}})
     def delete_workflow(workflow_id: str, session: DB) -> Response:
-        session.delete(_get_workflow(session, workflow_id))
+        # Deleting cascades to the workflow's executions, so it is refused while one is unfinished. The row
+        # lock (PostgreSQL) waits for, and then blocks, executions being inserted for it (their foreign key
+        # check locks the row too); the one conditional DELETE leaves no gap between the check and the delete.
+        _get_workflow(session, workflow_id)
+        session.execute(select(Workflow.id).where(Workflow.id == workflow_id).with_for_update())
+        unfinished = (select(Execution.id).where(Execution.workflow_id == workflow_id,
+                                                 Execution.state.in_([QUEUED, RUNNING])).exists())
+        deleted = session.execute(delete(Workflow).where(Workflow.id == workflow_id, ~unfinished)
+                                  .execution_options(synchronize_session=False))
         session.commit()
+        if deleted.rowcount != 1:  # type: ignore[attr-defined]
+            raise HTTPException(409, "the workflow has queued or running executions; delete it when they "
+                                     "have finished")
         return Response(status_code=204)
 
     @api.post("/workflows/{workflow_id}/executions", status_code=202, response_model=ExecutionOut,

@@ -9,11 +9,11 @@ from typing import Any
 import boto3
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from flowbuilder.runtime.api.app import create_app
 from flowbuilder.runtime.config import Settings
-from flowbuilder.runtime.db.models import Workflow
+from flowbuilder.runtime.db.models import Execution, Workflow
 from flowbuilder.runtime.queue import Queue
 
 from .conftest import two_steps
@@ -75,6 +75,9 @@ def test_workflow_crud_and_an_execution_through_the_queue(api: tuple[TestClient,
     assert (listed["total"], len(listed["items"])) == (1, 1)
     assert client.get("/api/executions", params={"state": "nope"}, headers=AUTH).status_code == 422
     assert client.get("/api/executions/missing", headers=AUTH).status_code == 404
+    assert client.delete(f"/api/workflows/{workflow['id']}", headers=AUTH).status_code == 409  # one is queued
+    with client.app.state.sessions.begin() as session:  # type: ignore[attr-defined]
+        session.execute(update(Execution).values(state="succeeded"))
     assert client.delete(f"/api/workflows/{workflow['id']}", headers=AUTH).status_code == 204
     assert client.get(f"/api/workflows/{workflow['id']}", headers=AUTH).status_code == 404
 
@@ -144,3 +147,24 @@ def test_concurrent_updates_of_one_version_lose_nothing(api: tuple[TestClient, A
     again = client.put(f"/api/workflows/{workflow_id}", json={"name": "greet", "definition": two_steps("http://c.org")},
                        headers=AUTH)
     assert again.json()["version"] == 3  # a later edit, having read version 2, goes through
+
+
+def test_a_workflow_with_unfinished_executions_is_not_deleted(api: tuple[TestClient, Any]) -> None:
+    client, _ = api
+    workflow_id = _workflow_id(client)
+    started = client.post(f"/api/workflows/{workflow_id}/executions", json={"input": {"n": 1}}, headers=AUTH)
+    execution_id = started.json()["id"]
+    factory = client.app.state.sessions  # type: ignore[attr-defined]
+    for state in ("queued", "running"):
+        with factory.begin() as session:
+            session.execute(update(Execution).where(Execution.id == execution_id).values(state=state))
+        refused = client.delete(f"/api/workflows/{workflow_id}", headers=AUTH)
+        assert refused.status_code == 409, (state, refused.text)
+        assert "queued or running executions" in refused.json()["detail"]
+        assert client.get(f"/api/executions/{execution_id}", headers=AUTH).json()["state"] == state
+        assert client.get(f"/api/workflows/{workflow_id}", headers=AUTH).status_code == 200
+    with factory.begin() as session:
+        session.execute(update(Execution).where(Execution.id == execution_id).values(state="succeeded"))
+    assert client.delete(f"/api/workflows/{workflow_id}", headers=AUTH).status_code == 204
+    assert client.get(f"/api/workflows/{workflow_id}", headers=AUTH).status_code == 404
+    assert client.delete(f"/api/workflows/{workflow_id}", headers=AUTH).status_code == 404
