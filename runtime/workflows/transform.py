@@ -3,6 +3,7 @@ can do nothing else) over the execution's input and the outputs of earlier steps
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -23,14 +24,21 @@ def evaluate(expression: str, context: dict[str, Any]) -> Any:
         raise TransformError(f"JMESPath {expression!r}: {exc}") from None
 
 
+def _text(value: Any) -> str:
+    """A value embedded in text: a string as itself, anything else as JSON (null, true, {"id": 1})."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
 def render(template: Any, context: dict[str, Any]) -> Any:
-    """Fill {{ expression }} placeholders in strings, recursively; a string that is one placeholder becomes
-    the value itself (so numbers stay numbers)."""
+    """Fill {{ expression }} placeholders in strings, recursively. A string that is exactly one placeholder
+    (one match spanning it all, surrounding blanks aside) becomes the value itself, so numbers stay numbers;
+    placeholders within text are replaced by their values as text (see _text)."""
     if isinstance(template, str):
-        whole = PLACEHOLDER.fullmatch(template.strip())
-        if whole:
-            return evaluate(whole.group(1), context)
-        return PLACEHOLDER.sub(lambda m: str(evaluate(m.group(1), context)), template)
+        stripped = template.strip()
+        matches = list(PLACEHOLDER.finditer(stripped))
+        if len(matches) == 1 and matches[0].span() == (0, len(stripped)):
+            return evaluate(matches[0].group(1), context)
+        return PLACEHOLDER.sub(lambda m: _text(evaluate(m.group(1), context)), template)
     if isinstance(template, dict):
         return {k: render(v, context) for k, v in template.items()}
     if isinstance(template, list):
