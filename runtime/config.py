@@ -19,6 +19,7 @@ compiler sets; a contract test checks both sides).
 | FLOWBUILDER_API_KEYS, else API_KEYS | comma-separated bearer keys (API_KEYS: the spec's runtime secret) | - |
 | FLOWBUILDER_HTTP_ALLOWLIST | comma-separated CIDRs HTTP steps may reach despite the SSRF guard | - |
 | FLOWBUILDER_BASE_PATH | path prefix the load balancer routes to the API | "" |
+| FLOWBUILDER_MAX_BODY_BYTES | the largest request body the API reads; larger ones answer 413 | 1048576 |
 | FLOWBUILDER_HOST / PORT | the API's listening address (`fbc up`: 127.0.0.1) | 0.0.0.0 / 8000 |
 | FLOWBUILDER_SWEEP_QUEUED_AFTER | seconds after which the sweeper re-sends an unclaimed queued execution | 900 |
 | FLOWBUILDER_POLL_WAIT | poll mode: SQS long-poll wait in seconds | 20 |
@@ -76,6 +77,7 @@ class Settings:
     api_keys: tuple[str, ...] = ()
     http_allowlist: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(default=())
     base_path: str = ""
+    max_body_bytes: int = 1024 * 1024
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -95,4 +97,5 @@ class Settings:
             worker_max_running=_int("FLOWBUILDER_WORKER_MAX_RUNNING", 0),
             execution_id=env.get("FLOWBUILDER_EXECUTION_ID", ""), lease_seconds=_int("FLOWBUILDER_LEASE_SECONDS", 60),
             api_keys=keys, http_allowlist=allow, base_path=env.get("FLOWBUILDER_BASE_PATH", "").rstrip("/"),
+            max_body_bytes=_int("FLOWBUILDER_MAX_BODY_BYTES", 1024 * 1024),
         )

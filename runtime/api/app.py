@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +22,8 @@ from ..config import Settings
 from ..db.models import QUEUED, RUNNING, STATES, Execution, StepRun, Workflow
 from ..db.session import migrate, sessions
 from ..queue import Queue
-from ..workflows.definition import Definition
+from ..workflows.definition import Definition, strict_json
+from .limits import BodyTooLarge
 
 
 class WorkflowIn(BaseModel):
@@ -41,6 +44,12 @@ class WorkflowOut(BaseModel):
 class ExecutionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("input")
+    @classmethod
+    def _strict(cls, value: dict[str, Any]) -> dict[str, Any]:
+        strict_json(value, "input")
+        return value
 
 
 class StepOut(BaseModel):
@@ -247,6 +256,14 @@ def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations
     app = FastAPI(title="Flow Builder API", version="0.1.0",
                   description="Workflows, executions through a queue, and their results.",
                   openapi_url=f"{base}/openapi.json", docs_url=f"{base}/docs", redoc_url=f"{base}/redoc")
+    app.add_middleware(BodyTooLarge, limit=settings.max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer echoes the input, which may hold what JSON cannot encode (NaN): type, place, why.
+        errors = [{"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
     app.state.sessions = factory
     app.state.api_keys = [k.encode() for k in settings.api_keys]
     app.include_router(health, prefix=settings.base_path)

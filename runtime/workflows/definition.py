@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+
+def strict_json(value: Any, where: str = "") -> None:
+    """Refuse what JSON cannot carry portably and PostgreSQL cannot store (jsonb and text hold no NUL; JSON has
+    no NaN or Infinity, which Python's parser accepts): raises ValueError naming where it is."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where or 'the value'}: NaN and Infinity are not JSON numbers")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError(f"{where or 'the value'}: strings may not contain the NUL character (\\u0000)")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            strict_json(key, f"{where}.{key!r}" if "\x00" not in key else f"{where} (a key)")
+            strict_json(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            strict_json(item, f"{where}[{index}]")
 
 
 class Strict(BaseModel):
@@ -44,4 +61,5 @@ class Definition(Strict):
         names = [s.name for s in self.steps]
         if len(names) != len(set(names)):
             raise ValueError("step names must be unique")
+        strict_json(self.model_dump(), "definition")
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from typing import Any
 
@@ -17,6 +18,7 @@ from flowbuilder.runtime.db.models import Execution, Workflow
 from flowbuilder.runtime.queue import Queue
 
 from .conftest import two_steps
+from .test_api_fuzz import RecordingQueue
 
 KEY = "test-key-123"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -168,3 +170,36 @@ def test_a_workflow_with_unfinished_executions_is_not_deleted(api: tuple[TestCli
     assert client.delete(f"/api/workflows/{workflow_id}", headers=AUTH).status_code == 204
     assert client.get(f"/api/workflows/{workflow_id}", headers=AUTH).status_code == 404
     assert client.delete(f"/api/workflows/{workflow_id}", headers=AUTH).status_code == 404
+
+
+@pytest.mark.parametrize("value", ["a\u0000b", float("nan"), float("inf"), float("-inf")])
+def test_input_that_json_or_postgresql_cannot_hold_answers_422(api: tuple[TestClient, Any], value: Any) -> None:
+    client, _ = api
+    path = f"/api/workflows/{_workflow_id(client)}/executions"
+    for data in ({"x": value}, {"deep": [1, {"y": value}]}):
+        body = json.dumps({"input": data})  # allow_nan: NaN and Infinity as Python's parser reads them
+        answer = client.post(path, content=body, headers={**AUTH, "Content-Type": "application/json"})
+        assert answer.status_code == 422, answer.text
+        assert "NUL" in answer.text or "NaN and Infinity" in answer.text
+    definition = two_steps("http://example.com")
+    definition["steps"][0]["body"] = {"v": value}
+    answer = client.post("/api/workflows", content=json.dumps({"name": "odd", "definition": definition}),
+                         headers={**AUTH, "Content-Type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert client.get("/api/executions", headers=AUTH).json()["total"] == 0
+
+
+def test_a_body_over_the_limit_answers_413_before_it_is_read(database_url: str) -> None:
+    settings = Settings(database_url=database_url, api_keys=(KEY,), base_path="/api", max_body_bytes=1000)
+    client = TestClient(create_app(settings, RecordingQueue()))  # type: ignore[arg-type]
+    assert Settings().max_body_bytes == 1024 * 1024
+    workflow_id = _workflow_id(client)
+    path = f"/api/workflows/{workflow_id}/executions"
+    small = client.post(path, json={"input": {"s": "x" * 900}}, headers=AUTH)
+    assert small.status_code == 202, small.text
+    big = client.post(path, json={"input": {"s": "x" * 2000}}, headers=AUTH)  # by its Content-Length
+    assert big.status_code == 413 and "larger than 1000 bytes" in big.json()["detail"]
+    chunks = iter([b'{"input": {"s": "', b"x" * 800, b"x" * 800, b'"}}'])  # chunked: no Content-Length
+    streamed = client.post(path, content=chunks, headers={**AUTH, "Content-Type": "application/json"})
+    assert streamed.status_code == 413
+    assert client.get("/api/executions", headers=AUTH).json()["total"] == 1
