@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+import jmespath
+from jmespath.exceptions import JMESPathError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 
 def strict_json(value: Any, where: str = "") -> None:
@@ -24,6 +27,28 @@ def strict_json(value: Any, where: str = "") -> None:
             strict_json(item, f"{where}[{index}]")
 
 
+STEP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def _step_name(name: str) -> str:
+    if not STEP_NAME.fullmatch(name):
+        raise ValueError("a step name is a lowercase letter, then up to 63 lowercase letters, digits or '_' (no "
+                         "'-': later steps refer to it in JMESPath, where steps.my-step.x is a subtraction)")
+    return name
+
+
+# Checked by _step_name, for its message; the pattern is for the schema.
+StepName = Annotated[str, AfterValidator(_step_name), Field(json_schema_extra={"pattern": STEP_NAME.pattern})]
+
+
+def _jmespath(expression: str) -> str:
+    try:
+        jmespath.compile(expression)
+    except JMESPathError as exc:
+        raise ValueError(f"not a valid JMESPath expression: {exc}") from None
+    return expression
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -35,7 +60,7 @@ class Retry(Strict):
 
 class HttpStep(Strict):
     type: Literal["http"]
-    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+    name: StepName
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     url: HttpUrl
     headers: dict[str, str] = Field(default_factory=dict)
@@ -46,8 +71,9 @@ class HttpStep(Strict):
 
 class TransformStep(Strict):
     type: Literal["transform"]
-    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")
-    expression: str = Field(min_length=1, max_length=4096, description="JMESPath over {input, steps}.")
+    name: StepName
+    expression: Annotated[str, AfterValidator(_jmespath)] = Field(min_length=1, max_length=4096,
+                                                                  description="JMESPath over {input, steps}.")
 
 
 Step = Annotated[HttpStep | TransformStep, Field(discriminator="type")]

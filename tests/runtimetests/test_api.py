@@ -203,3 +203,11 @@ def test_a_body_over_the_limit_answers_413_before_it_is_read(database_url: str) 
     streamed = client.post(path, content=chunks, headers={**AUTH, "Content-Type": "application/json"})
     assert streamed.status_code == 413
     assert client.get("/api/executions", headers=AUTH).json()["total"] == 1
+
+
+def test_step_names_and_expressions_are_checked_when_a_workflow_is_saved(api: tuple[TestClient, Any]) -> None:
+    client, _ = api
+    for step, why in (({"type": "transform", "name": "my-step", "expression": "input"}, "no '-'"),
+                      ({"type": "transform", "name": "t", "expression": "steps.call.["}, "not a valid JMESPath")):
+        answer = client.post("/api/workflows", json={"name": "w", "definition": {"steps": [step]}}, headers=AUTH)
+        assert answer.status_code == 422 and why in answer.text, answer.text

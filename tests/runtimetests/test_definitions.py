@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from flowbuilder.runtime.workflows.definition import Definition
 from flowbuilder.runtime.workflows.transform import render
 
 CONTEXT: dict[str, Any] = {"input": {"a": "x", "b": 2, "user": {"id": 1}, "none": None, "yes": True},
@@ -32,3 +34,15 @@ def test_values_embedded_in_text_render_as_json() -> None:
 @pytest.mark.parametrize("text", ["no placeholders", "", "{ input.a }"])
 def test_text_without_placeholders_is_unchanged(text: str) -> None:
     assert render(text, CONTEXT) == text
+
+
+def test_a_step_name_with_a_hyphen_is_refused_saying_why() -> None:
+    steps = [{"type": "transform", "name": "my-step", "expression": "input"}]
+    with pytest.raises(ValidationError, match=r"steps\.my-step\.x is a subtraction"):
+        Definition.model_validate({"steps": steps})
+    assert Definition.model_validate({"steps": [{**steps[0], "name": "my_step"}]}).steps[0].name == "my_step"
+
+
+def test_a_transform_expression_is_compiled_when_saved() -> None:
+    with pytest.raises(ValidationError, match="not a valid JMESPath expression"):
+        Definition.model_validate({"steps": [{"type": "transform", "name": "t", "expression": "steps.["}]})
