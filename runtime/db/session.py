@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -83,16 +84,51 @@ def current_revision(url: str, secret_arn: str = "") -> str | None:
         return None
 
 
+# The PostgreSQL advisory lock that migrations take: a fixed 64-bit key from a fixed name, the same in every
+# process and version.
+MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"flowbuilder.runtime.db.migrate").digest()[:8], "big",
+                                    signed=True)
+
+
+def _revision_on(connection: Connection) -> str | None:
+    """The revision as `connection` sees it, without an error when there is no table yet (an error would abort
+    a PostgreSQL transaction)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def migrate(url: str, secret_arn: str = "") -> None:
-    """Bring the database to the newest revision (idempotent)."""
+    """Bring the database to the newest revision (idempotent, and safe when several processes start at once
+    against a fresh database). At the head already: one query, no lock, no Alembic. Otherwise one process at a
+    time, under a lock held until its migrations commit (PostgreSQL: a transaction-level advisory lock; SQLite:
+    the database's write lock, BEGIN IMMEDIATE, waited for up to the engine's 30 s busy timeout), reads the
+    revision again and upgrades only when still behind; the others then find the head and do nothing."""
     if current_revision(url, secret_arn) == HEAD_REVISION:
         return
+    with engine(url, secret_arn).connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # pysqlite (legacy transaction control) opens no transaction itself before this statement and none
+            # after it while one is open; DDL does not commit it. So Alembic's DDL runs inside it.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        try:
+            if _revision_on(connection) != HEAD_REVISION:
+                _upgrade(connection, url)
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()  # and so the lock is released
+
+
+def _upgrade(connection: Connection, url: str) -> None:
+    """Alembic's upgrade to the head, in the transaction `connection` is in (Alembic leaves it to us)."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(resources.files("flowbuilder.runtime.db") / "migrations"))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    with engine(url, secret_arn).begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
