@@ -235,3 +235,19 @@ def test_destroy_stops_the_tasks_a_pipe_started(aws: dict[str, str]) -> None:
     assert "stopping 2 running task(s) in" in done.stdout and "tiny-dev: deleted" in done.stdout
     stopped = ecs.describe_tasks(cluster=physical["Cluster"], tasks=arns)["tasks"]  # type: ignore[attr-defined]
     assert {t["desiredStatus"] for t in stopped} == {"STOPPED"}
+
+
+def test_a_deployed_value_the_template_no_longer_allows_must_be_given() -> None:
+    from build_helpers import template
+    from flowbuilder.compiler.deploy.aws import DeployError, StackInfo
+    from flowbuilder.compiler.deploy.operations import resolve_parameters
+
+    doc = template("flow-builder", "standard", "prod")  # prod: CertificateArn may not be empty any more
+    deployed = StackInfo(name="flow-builder-prod", stack_id="id", status="UPDATE_COMPLETE", reason="", outputs={},
+                         parameters={"CertificateArn": "", "AlertEmail": "ops@example.com"},
+                         termination_protection=True)
+    with pytest.raises(DeployError, match=r"^parameters to provide: CertificateArn "):
+        resolve_parameters(doc, {}, deployed)
+    certificate = "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    resolved = resolve_parameters(doc, {"CertificateArn": certificate}, deployed)
+    assert {"ParameterKey": "AlertEmail", "UsePreviousValue": True} in resolved

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -82,13 +83,21 @@ def resolve_parameters(template: dict[str, Any], given: dict[str, str],
     for name, spec in sorted(declared.items()):
         if name in given:
             out.append({"ParameterKey": name, "ParameterValue": given[name]})
-        elif previous is not None and name in previous.parameters and not name.endswith("Image"):
+        elif (previous is not None and name in previous.parameters and not name.endswith("Image")
+              and _allowed(spec, previous.parameters[name])):
             out.append({"ParameterKey": name, "UsePreviousValue": True})
         elif "Default" not in spec:
             missing.append(name)
     if missing:
         raise DeployError("parameters to provide: " + ", ".join(missing) + " (--param NAME=VALUE)")
     return out
+
+
+def _allowed(spec: dict[str, Any], value: str) -> bool:
+    """Whether a deployed value still fits the template's constraint (prod's CertificateArn may no longer be
+    empty): if not, it is a parameter to provide, named before CloudFormation rejects the change set."""
+    pattern = spec.get("AllowedPattern")
+    return pattern is None or re.fullmatch(pattern, value) is not None
 
 
 def _template_location(sess: Any, target: Target, bucket: str | None, say: Say) -> dict[str, str]:
