@@ -20,6 +20,8 @@ compiler sets; a contract test checks both sides).
 | FLOWBUILDER_HTTP_ALLOWLIST | comma-separated CIDRs HTTP steps may reach despite the SSRF guard | - |
 | FLOWBUILDER_BASE_PATH | path prefix the load balancer routes to the API | "" |
 | FLOWBUILDER_MAX_BODY_BYTES | the largest request body the API reads; larger ones answer 413 | 1048576 |
+| FLOWBUILDER_MAX_ATTEMPTS | claims of one execution (deliveries, take-overs); past it, it fails (0: no bound) | 10 |
+| FLOWBUILDER_MAX_OUTPUT_BYTES | a step's output as JSON, and an HTTP step's request and response body | 262144 |
 | FLOWBUILDER_HOST / PORT | the API's listening address (`fbc up`: 127.0.0.1) | 0.0.0.0 / 8000 |
 | FLOWBUILDER_SWEEP_QUEUED_AFTER | seconds after which the sweeper re-sends an unclaimed queued execution | 900 |
 | FLOWBUILDER_POLL_WAIT | poll mode: SQS long-poll wait in seconds | 20 |
@@ -78,6 +80,8 @@ class Settings:
     http_allowlist: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(default=())
     base_path: str = ""
     max_body_bytes: int = 1024 * 1024
+    max_attempts: int = 10
+    max_output_bytes: int = 256 * 1024
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -98,4 +102,6 @@ class Settings:
             execution_id=env.get("FLOWBUILDER_EXECUTION_ID", ""), lease_seconds=_int("FLOWBUILDER_LEASE_SECONDS", 60),
             api_keys=keys, http_allowlist=allow, base_path=env.get("FLOWBUILDER_BASE_PATH", "").rstrip("/"),
             max_body_bytes=_int("FLOWBUILDER_MAX_BODY_BYTES", 1024 * 1024),
+            max_attempts=_int("FLOWBUILDER_MAX_ATTEMPTS", 10),
+            max_output_bytes=_int("FLOWBUILDER_MAX_OUTPUT_BYTES", 256 * 1024),
         )

@@ -46,6 +46,8 @@ def _jmespath(expression: str) -> str:
         jmespath.compile(expression)
     except JMESPathError as exc:
         raise ValueError(f"not a valid JMESPath expression: {exc}") from None
+    except RecursionError:
+        raise ValueError("not a valid JMESPath expression: nested too deeply") from None
     return expression
 
 

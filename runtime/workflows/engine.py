@@ -6,7 +6,12 @@
   last finished step, and a step is never recorded twice.
 - HTTP steps send an Idempotency-Key derived from execution and step, so a step interrupted after the
   request but before its row was written is safe to repeat at the far end.
-- A failing step fails the execution with its error; it is not retried forever.
+- A failing step fails the execution with its error; it is not retried forever. Any exception while a step
+  is evaluated or stored fails the step (recorded in its row and the execution's error), and an execution
+  claimed more than Limits.max_attempts times fails instead of running again (a poison execution that kills
+  its worker, or whose failure cannot be written, is re-sent after every lease expiry until then).
+- A step's output is strict JSON (no NaN/Infinity, no NUL) of at most Limits.max_output_bytes, measured by an
+  encoder that stops at the limit (transform.bounded_json), so the check costs at most that much work.
 - The worker timeout bounds one claim of an execution: the step in flight gets at most the time left, no
   step starts after it, and the execution fails saying so.
 - Once mode can bound how many executions run at once across tasks (claim_bounded, claim_next).
@@ -25,13 +30,13 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..db.models import FAILED, QUEUED, RUNNING, SUCCEEDED, Execution, StepRun, now
 from . import http
 from .definition import Definition, HttpStep
-from .transform import TransformError, evaluate, render
+from .transform import DEFAULT_LIMIT, TransformError, bounded_json, evaluate, render
 
 Outcome = Literal["succeeded", "failed", "released", "busy", "finished", "missing"]
 Taken = Literal["busy", "finished", "missing"]  # why an execution cannot be claimed
@@ -45,6 +50,8 @@ class Limits:
     lease_seconds: int = 60
     allowlist: tuple[http.Network, ...] = ()
     timeout: float = 0  # seconds one claim may run (the spec's worker timeout); 0: unbounded
+    max_attempts: int = 10  # claims of one execution; past it, it fails (0: unbounded)
+    max_output_bytes: int = DEFAULT_LIMIT  # a step's output (and an HTTP step's request and response body)
 
 
 def _claimable(owner: str, moment: datetime) -> Any:
@@ -179,6 +186,16 @@ def _finish(sessions: sessionmaker[Session], execution_id: str, owner: str, stat
             .execution_options(synchronize_session=False))
 
 
+def _describe(exc: BaseException) -> str:
+    """An exception as an error text that can be stored: the driver's message (not SQLAlchemy's, which
+    repeats the statement and its parameters), without NUL or unpaired surrogates, at most 1,000 characters."""
+    if isinstance(exc, RecursionError):
+        text = "nested too deeply"
+    else:
+        text = f"{type(exc).__name__}: {exc.orig if isinstance(exc, DBAPIError) else exc}"
+    return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")[:1000]
+
+
 def _record(sessions: sessionmaker[Session], execution_id: str, name: str, position: int, status: str,
             output: Any, error: str | None, attempts: int) -> None:
     try:
@@ -187,6 +204,10 @@ def _record(sessions: sessionmaker[Session], execution_id: str, name: str, posit
                                 output=output, error=error, attempts=attempts))
     except IntegrityError:
         pass  # another holder recorded this step first (it had the lease before ours expired): keep theirs
+
+
+def _describe_step(name: str, exc: Exception) -> str:
+    return f"step {name}: " + str(exc).replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode()[:1000]
 
 
 class _Heartbeat(threading.Thread):
@@ -220,13 +241,29 @@ def run(sessions: sessionmaker[Session], execution_id: str, owner: str, limits: 
 
 def execute(sessions: sessionmaker[Session], execution_id: str, owner: str, limits: Limits,
             should_stop: Callable[[], bool] = lambda: False) -> Outcome:
-    """Run an execution whose lease `owner` has just taken, to an outcome."""
+    """Run an execution whose lease `owner` has just taken, to an outcome. An unexpected exception fails the
+    execution with it; if even that cannot be written, it is raised (and the attempts limit ends the loop)."""
     heartbeat = _Heartbeat(sessions, execution_id, owner, limits.lease_seconds)
     heartbeat.start()
     try:
         return _steps(sessions, execution_id, owner, limits, should_stop, heartbeat)
+    except Exception as exc:
+        log.exception("execution %s: unexpected error", execution_id)
+        _finish(sessions, execution_id, owner, FAILED, None, f"internal error: {_describe(exc)}")
+        return "failed"
     finally:
         heartbeat.stopped.set()
+
+
+def _fail_step(sessions: sessionmaker[Session], execution_id: str, owner: str, name: str, position: int,
+               error: str) -> Outcome:
+    """Fail the step (its row) and the execution (with the same error)."""
+    try:
+        _record(sessions, execution_id, name, position, "failed", None, error, 1)
+    except Exception:  # the execution's error still says it
+        log.exception("execution %s: could not record the failure of step %s", execution_id, name)
+    _finish(sessions, execution_id, owner, FAILED, None, error)
+    return "failed"
 
 
 def _steps(sessions: sessionmaker[Session], execution_id: str, owner: str, limits: Limits,
@@ -239,10 +276,16 @@ def _steps(sessions: sessionmaker[Session], execution_id: str, owner: str, limit
         execution = session.get(Execution, execution_id)
         assert execution is not None
         done = {r.step: r for r in session.scalars(select(StepRun).where(StepRun.execution_id == execution_id))}
-        raw, data = execution.definition, execution.input
+        raw, data, attempts = execution.definition, execution.input, execution.attempts
+    if limits.max_attempts > 0 and attempts > limits.max_attempts:
+        _finish(sessions, execution_id, owner, FAILED, None, f"gave up after {attempts - 1} attempts")
+        return "failed"
     try:
         definition = Definition.model_validate(raw)
-    except ValidationError as exc:
+    except (ValidationError, RecursionError) as exc:
+        if isinstance(exc, RecursionError):
+            _finish(sessions, execution_id, owner, FAILED, None, "invalid definition: nested too deeply")
+            return "failed"
         _finish(sessions, execution_id, owner, FAILED, None, f"invalid definition: {exc.errors()[0]['msg']}")
         return "failed"
     outputs: dict[str, Any] = {name: r.output for name, r in done.items() if r.status == "succeeded"}
@@ -261,27 +304,34 @@ def _steps(sessions: sessionmaker[Session], execution_id: str, owner: str, limit
             _finish(sessions, execution_id, owner, FAILED, None, f"{overdue} (before step {step.name})")
             return "failed"
         context = {"input": data, "steps": outputs}
+        cap = limits.max_output_bytes
         try:
             if isinstance(step, HttpStep):
-                last = http.call(step.method, str(step.url), headers=step.headers, body=render(step.body, context),
+                body = render(step.body, context, cap)
+                bounded_json(body, cap, "request body")  # strict JSON, and bounded before httpx writes it out
+                last = http.call(step.method, str(step.url), headers=step.headers, body=body,
                                  timeout=step.timeout, attempts=step.retry.attempts, backoff=step.retry.backoff,
                                  idempotency_key=f"{execution_id}:{step.name}", allowlist=limits.allowlist,
-                                 deadline=deadline)
+                                 deadline=deadline, max_bytes=cap)
             else:
-                last = evaluate(step.expression, context)
+                last = evaluate(step.expression, context, cap)
+            bounded_json(last, cap)
         except http.DeadlineExceeded:
-            error = f"{overdue} (in step {step.name})"
-            _record(sessions, execution_id, step.name, position, "failed", None, error, 1)
-            _finish(sessions, execution_id, owner, FAILED, None, error)
-            return "failed"
+            return _fail_step(sessions, execution_id, owner, step.name, position, f"{overdue} (in step {step.name})")
         except (http.StepFailed, http.BlockedAddress, TransformError) as exc:
-            error = f"step {step.name}: {exc}"
-            _record(sessions, execution_id, step.name, position, "failed", None, error, 1)
-            _finish(sessions, execution_id, owner, FAILED, None, error)
-            return "failed"
+            return _fail_step(sessions, execution_id, owner, step.name, position, _describe_step(step.name, exc))
+        except Exception as exc:  # anything else fails the step too, rather than the execution looping
+            log.warning("execution %s: step %s raised", execution_id, step.name, exc_info=True)
+            return _fail_step(sessions, execution_id, owner, step.name, position,
+                              f"step {step.name}: {_describe(exc)}")
         if heartbeat.lost:  # someone else holds it now; do not write over their work
             return "released"
-        _record(sessions, execution_id, step.name, position, "succeeded", last, None, 1)
+        try:
+            _record(sessions, execution_id, step.name, position, "succeeded", last, None, 1)
+        except Exception as exc:
+            log.warning("execution %s: could not store step %s", execution_id, step.name, exc_info=True)
+            return _fail_step(sessions, execution_id, owner, step.name, position,
+                              f"step {step.name}: could not store its output: {_describe(exc)}")
         outputs[step.name] = last
     _finish(sessions, execution_id, owner, SUCCEEDED, last, None)
     return "succeeded"

@@ -59,9 +59,11 @@ def resolve(host: str, port: int, allowlist: Sequence[Network]) -> str:
 
 
 def call(method: str, url: str, *, headers: dict[str, str], body: Any, timeout: float, attempts: int,
-         backoff: float, idempotency_key: str, allowlist: Sequence[Network], deadline: float | None = None) -> Any:
+         backoff: float, idempotency_key: str, allowlist: Sequence[Network], deadline: float | None = None,
+         max_bytes: int = 0) -> Any:
     """Make the request; retry on connection errors, 429 and 5xx; return the JSON (or text) body. With a
-    `deadline` (time.monotonic()), no attempt, back-off or read runs past it: DeadlineExceeded instead."""
+    `deadline` (time.monotonic()), no attempt, back-off or read runs past it: DeadlineExceeded instead. With
+    `max_bytes`, a longer response body fails the step as soon as it passes the limit."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -81,7 +83,7 @@ def call(method: str, url: str, *, headers: dict[str, str], body: Any, timeout: 
             pinned = url if parts.scheme == "https" else url.replace(f"//{parts.netloc}", f"//{_net(address, port)}", 1)
             with httpx.Client(timeout=limit, follow_redirects=False) as client, client.stream(
                     method, pinned, headers={**request_headers, "Host": parts.netloc}, json=body) as response:
-                content = _read(response, deadline)
+                content = _read(response, deadline, max_bytes)
         except httpx.HTTPError as exc:
             if deadline is not None and time.monotonic() >= deadline:
                 raise DeadlineExceeded(f"{method} {url}: {type(exc).__name__} at the deadline") from None
@@ -100,12 +102,15 @@ def call(method: str, url: str, *, headers: dict[str, str], body: Any, timeout: 
     raise StepFailed(f"{method} {url} failed after {attempts} attempt(s): {last}")
 
 
-def _read(response: httpx.Response, deadline: float | None) -> bytes:
+def _read(response: httpx.Response, deadline: float | None, max_bytes: int = 0) -> bytes:
     """The body, checking the deadline between chunks: httpx's timeout bounds each read, not the whole
-    body, so a server that trickles bytes would otherwise outlast it."""
-    chunks = []
+    body, so a server that trickles bytes would otherwise outlast it. Past `max_bytes` (if set): StepFailed."""
+    chunks, size = [], 0
     for chunk in response.iter_bytes():
         chunks.append(chunk)
+        size += len(chunk)
+        if max_bytes and size > max_bytes:
+            raise StepFailed(f"{response.request.method} {response.request.url}: response body over {max_bytes} bytes")
         if deadline is not None and time.monotonic() >= deadline:
             raise DeadlineExceeded(f"{response.request.method} {response.request.url}: the body was still arriving")
     return b"".join(chunks)
