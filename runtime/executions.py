@@ -1,8 +1,11 @@
 """Recording and sending executions, shared by the API, the scheduler and the sweeper.
 
 An execution is committed before its message is sent: a crash in between leaves it recorded but not
-sent (enqueued_at is NULL), which the sweeper finds and sends. The reverse order could send an ID that
-no row backs.
+sent, which the sweeper finds and sends. The reverse order could send an ID that no row backs.
+
+One message per execution per enqueue: a duplicate is harmless to correctness (the claim is a conditional
+UPDATE) but each one costs a receive, so the first send (`enqueue`) and the sweeper's re-sends (`sweep`)
+mark enqueued_at in a conditional UPDATE before sending, and only the caller that changed the row sends.
 """
 
 from __future__ import annotations
@@ -10,10 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -73,26 +76,70 @@ def create(sessions: sessionmaker[Session], workflow: Workflow, data: dict[str, 
 
 
 def send(sessions: sessionmaker[Session], queue: Queue, execution_id: str) -> None:
+    """Send unconditionally (a released execution, `recover`): the caller knows a new message is due."""
     queue.send(execution_id)
     with sessions.begin() as session:
         session.execute(update(Execution).where(Execution.id == execution_id).values(enqueued_at=now())
                         .execution_options(synchronize_session=False))
 
 
+def enqueue(sessions: sessionmaker[Session], queue: Queue, execution_id: str) -> bool:
+    """Send a recorded execution's first message, once: concurrent callers (POSTs with one Idempotency-Key,
+    a schedule invoked twice) race on one conditional UPDATE of enqueued_at and only the winner sends. True
+    when this call sent it. A failed send puts enqueued_at back to NULL (the next POST with the key, or the
+    sweeper, sends it) and raises; a crash between the UPDATE and the send leaves it queued with enqueued_at
+    set, which the sweeper sends after FLOWBUILDER_SWEEP_QUEUED_AFTER."""
+    moment = now()
+    with sessions.begin() as session:
+        won = session.execute(update(Execution)
+                              .where(Execution.id == execution_id, Execution.state == QUEUED,
+                                     Execution.enqueued_at.is_(None))
+                              .values(enqueued_at=moment).execution_options(synchronize_session=False))
+        if won.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+    try:
+        queue.send(execution_id)
+    except Exception:
+        _unsent(sessions, [execution_id], moment)
+        raise
+    return True
+
+
+def _unsent(sessions: sessionmaker[Session], ids: list[str], moment: datetime) -> None:
+    """Undo `enqueued_at = moment` for messages that did not leave (unless something re-sent them since)."""
+    with sessions.begin() as session:
+        session.execute(update(Execution).where(Execution.id.in_(ids), Execution.enqueued_at == moment)
+                        .values(enqueued_at=None).execution_options(synchronize_session=False))
+
+
 def sweep(sessions: sessionmaker[Session], queue: Queue, limit: int = 500) -> list[str]:
     """Send again what would otherwise be lost: running executions whose lease expired (their worker died
     or its Spot task was reclaimed after Pipes had deleted the message), executions never sent, and queued
-    executions no worker claimed (see queued_after)."""
+    executions no worker claimed (see queued_after).
+
+    One UPDATE picks them and marks them sent (enqueued_at), an expired lease turned back to queued with no
+    lease in the same statement: a second sweep (or a concurrent one) finds nothing to send until the next
+    rule applies, so each execution gets one message per sweep that enqueues it. The messages leave after
+    the commit; one that fails to leave is marked unsent again, for the next sweep."""
     moment = now()
-    with sessions() as session:
-        ids = list(session.scalars(select(Execution.id).where(or_(
-            and_(Execution.state == RUNNING, Execution.lease_expires_at < moment),
-            and_(Execution.state == QUEUED, Execution.enqueued_at.is_(None),
-                 Execution.created_at < moment - UNSENT_GRACE),
-            and_(Execution.state == QUEUED, Execution.enqueued_at < moment - queued_after()),
-        )).order_by(Execution.created_at).limit(limit)))
-    for execution_id in ids:
-        send(sessions, queue, execution_id)
+    expired = and_(Execution.state == RUNNING, Execution.lease_expires_at < moment)
+    due = or_(expired,
+              and_(Execution.state == QUEUED, Execution.enqueued_at.is_(None),
+                   Execution.created_at < moment - UNSENT_GRACE),
+              and_(Execution.state == QUEUED, Execution.enqueued_at < moment - queued_after()))
+    picked = select(Execution.id).where(due).order_by(Execution.created_at).limit(limit)
+    with sessions.begin() as session:
+        ids = [str(i) for i in session.scalars(
+            update(Execution).where(Execution.id.in_(picked), due)
+            .values(state=QUEUED, lease_owner=None, lease_expires_at=None, enqueued_at=moment,
+                    updated_at=case((Execution.state == RUNNING, moment), else_=Execution.updated_at))
+            .returning(Execution.id).execution_options(synchronize_session=False))]
+    for position, execution_id in enumerate(ids):
+        try:
+            queue.send(execution_id)
+        except Exception:
+            _unsent(sessions, ids[position:], moment)
+            raise
     return ids
 
 

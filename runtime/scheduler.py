@@ -39,7 +39,7 @@ def handle(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
         raise LookupError(f"schedule {event['schedule']}: no workflow named {event['workflow']!r}")
     execution, created = executions.create(factory, workflow, dict(event.get("input") or {}), key)
     if created or execution.enqueued_at is None:
-        executions.send(factory, queue, execution.id)
+        executions.enqueue(factory, queue, execution.id)
     return {"execution": execution.id, "created": created}
 
 

@@ -224,7 +224,7 @@ def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations
         if created or execution.enqueued_at is None:
             # Recorded but not sent (queue unreachable): the sweeper sends it; the client still gets its ID.
             with contextlib.suppress(Exception):
-                executions.send(factory, outbox, execution.id)
+                executions.enqueue(factory, outbox, execution.id)
         return _execution(execution)
 
     @api.get("/executions/{execution_id}", response_model=ExecutionOut, tags=["executions"],

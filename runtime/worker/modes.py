@@ -5,8 +5,12 @@ execution runs; deletes it only after the execution's outcome is committed; on S
 lets running steps finish, releases the rest and makes their messages visible again, within the stop timeout.
 On ECS (ECS_AGENT_URI) the task is protected from scale-in while it holds a message (protection.py).
 
+A duplicate message for an execution another worker is running (busy) is deleted, not left to climb its
+receive count into the dead-letter queue; an exception in a worker thread is logged with its execution.
+
 once (ultra): the Pipe started this task for one message, whose body (the execution ID) is in
-FLOWBUILDER_EXECUTION_ID; Pipes already deleted the message. Claim, run, exit. With
+FLOWBUILDER_EXECUTION_ID; Pipes already deleted the message. Claim, run, exit; a duplicate (busy) is
+ignored: the task exits 0. With
 FLOWBUILDER_WORKER_MAX_RUNNING (the spec's scaling max) the claim is admitted only while fewer executions
 hold a live lease; a refused task exits at once, and admitted tasks keep claiming queued executions until
 none is left (engine.claim_bounded explains why nothing is stranded). On SIGTERM (Fargate Spot's two-minute
@@ -23,6 +27,7 @@ import signal
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -137,11 +142,31 @@ def _run_message(factory: sessionmaker[Session], queue: Queue, message: Message,
         extend_stop.set()
     if outcome in ("succeeded", "failed", "finished"):
         queue.delete(message)  # the outcome is committed: the message has done its job
+    elif outcome == "busy":
+        # A duplicate (a concurrent POST, a sweep, a re-sent backlog): a live worker holds the lease and its
+        # own message. Left in flight, this one would climb its receive count into the dead-letter queue
+        # while that execution runs on; if the holder dies, its lease expires and the sweeper queues and
+        # sends the execution again.
+        queue.delete(message)
     elif outcome == "released":
         queue.extend(message, 0)  # visible again now, for another worker
-    # busy: another worker holds it; missing: a poison message, left to reach the dead-letter queue
+    # missing: a poison message, left to reach the dead-letter queue
     log.info("execution %s: %s", message.body, outcome)
     return outcome
+
+
+def _report(execution_id: str) -> Callable[[Future[str]], None]:
+    """A done-callback: an exception in a worker thread is logged with its execution (its message, still in
+    flight, is received again after the visibility timeout)."""
+
+    def done(future: Future[str]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            log.error("execution %s: %s: %s", execution_id, type(exc).__name__, exc, exc_info=exc)
+
+    return done
 
 
 def poll(settings: Settings) -> int:
@@ -168,6 +193,8 @@ def poll(settings: Settings) -> int:
             for message in queue.receive(free, wait=wait, visibility=visibility()):
                 if protection is not None:
                     protection.busy()  # before the claim: ECS must not pick this task from now on
-                running.add(pool.submit(_handle, factory, queue, message, settings, stop, protection))
+                future = pool.submit(_handle, factory, queue, message, settings, stop, protection)
+                future.add_done_callback(_report(message.body.strip()))
+                running.add(future)
         log.info("stopping: %d execution(s) finishing their current step", len(running))
     return 0
