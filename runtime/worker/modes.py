@@ -65,7 +65,7 @@ def _stop_on_sigterm() -> threading.Event:
 
 def _limits(settings: Settings) -> engine.Limits:
     return engine.Limits(lease_seconds=settings.lease_seconds, allowlist=settings.http_allowlist,
-                         timeout=settings.worker_timeout)
+                         timeout=settings.worker_timeout, max_attempts=settings.max_attempts)
 
 
 def once(settings: Settings) -> int:
