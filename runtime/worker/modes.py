@@ -65,7 +65,8 @@ def _stop_on_sigterm() -> threading.Event:
 
 def _limits(settings: Settings) -> engine.Limits:
     return engine.Limits(lease_seconds=settings.lease_seconds, allowlist=settings.http_allowlist,
-                         timeout=settings.worker_timeout, max_attempts=settings.max_attempts)
+                         timeout=settings.worker_timeout, max_attempts=settings.max_attempts,
+                         max_output_bytes=settings.max_output_bytes)
 
 
 def once(settings: Settings) -> int:

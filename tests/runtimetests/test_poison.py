@@ -140,3 +140,11 @@ def test_settings_read_the_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOWBUILDER_MAX_OUTPUT_BYTES", "1000")
     settings = Settings.from_env()
     assert (settings.max_attempts, settings.max_output_bytes) == (4, 1000)
+
+
+def test_the_worker_passes_its_limits_to_the_engine() -> None:
+    from flowbuilder.runtime.config import Settings
+    from flowbuilder.runtime.worker.modes import _limits
+
+    limits = _limits(Settings(max_attempts=3, max_output_bytes=1234))
+    assert (limits.max_attempts, limits.max_output_bytes) == (3, 1234)
