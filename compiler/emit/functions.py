@@ -69,7 +69,7 @@ def function(stack: Stack, service: ServicePlan, statements: list[dict[str, Any]
     if vpc is None:
         skip_checks(fn, ("CKV_AWS_117", "Outside any VPC: it needs nothing private (no RDS here) and reaches AWS "
                                         "APIs directly; inside a VPC without a NAT it could reach none of them."))
-    if any(s["Sid"] == "ManageNetworkInterfaces" for s in statements):
+    else:  # join_vpc added the network-interface statement to `statements`
         skip_checks(execution, ("CKV_AWS_111", "Only the VPC-access actions are unscoped: Lambda's network-interface "
                                                "management has no resource-level permissions, so AWS's own "
                                                "AWSLambdaVPCAccessExecutionRole grants them on '*'."))
