@@ -6,14 +6,16 @@ import hashlib
 import logging
 from functools import cache
 from importlib import resources
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..secrets import DatabaseCredentials
+from .models import now
 
 # The newest migration. A once-mode task starts for every message: when the database is already here it
 # skips importing Alembic (a quarter of a second). A test keeps this equal to Alembic's own head.
@@ -70,6 +72,17 @@ def engine(url: str, secret_arn: str = "") -> Engine:
                 return dialect.connect(*cargs, **{**cparams, "user": user, "password": password})
 
     return created
+
+
+def clock(session: Session) -> datetime:
+    """The database's time, for every comparison of leases and send times: hosts' clocks differ (a worker whose
+    clock is 90 s slow would see a live lease as expired), the database's is one. PostgreSQL: now(), the start
+    of the session's transaction. SQLite is a file on one host, whose clock is the only one."""
+    if session.get_bind().dialect.name == "postgresql":
+        moment = session.scalar(select(func.now()))
+        assert moment is not None
+        return moment
+    return now()
 
 
 def sessions(url: str, secret_arn: str = "") -> sessionmaker[Session]:
