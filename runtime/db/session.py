@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import datetime
 from functools import cache
 from importlib import resources
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
