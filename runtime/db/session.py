@@ -79,7 +79,7 @@ def clock(session: Session) -> datetime:
     clock is 90 s slow would see a live lease as expired), the database's is one. PostgreSQL: now(), the start
     of the session's transaction. SQLite is a file on one host, whose clock is the only one."""
     if session.get_bind().dialect.name == "postgresql":
-        moment = session.scalar(select(func.now()))
+        moment: datetime | None = session.scalar(select(func.now()))
         assert moment is not None
         return moment
     return now()
