@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 
@@ -113,7 +113,3 @@ def write(compiled: Compiled, out_dir: str | Path, fmt: Format) -> list[Path]:
     for path, text in files.items():
         write_atomic(path, text)
     return list(files)
-
-
-def as_dict(compiled: Compiled) -> dict[str, Any]:
-    return json.loads(compiled.built.body)  # type: ignore[no-any-return]

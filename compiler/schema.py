@@ -14,7 +14,6 @@ from .files import write_atomic
 from .spec import App
 
 SCHEMA_FILE = "flowbuilder.schema.json"
-PROFILE_SCHEMA_FILE = "profile.schema.json"
 DIALECT = "http://json-schema.org/draft-07/schema#"
 
 

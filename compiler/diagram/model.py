@@ -52,9 +52,6 @@ class Diagram:
     def link(self, source: str, target: str, label: str = "") -> None:
         self.edges.append(Edge(source, target, label))
 
-    def has(self, node_id: str) -> bool:
-        return any(n.id == node_id for n in self.nodes)
-
 
 # What the diagram shows, and the plumbing it leaves out; a test keeps every emitted type in one of the two.
 DRAWN = frozenset({
