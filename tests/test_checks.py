@@ -6,10 +6,10 @@ import pytest
 
 from flowbuilder.compiler.checks import CHECKS
 from flowbuilder.compiler.checks.resources import fargate_memory_options
-from flowbuilder.compiler.checks.schedules import CronError, check_cron, check_rate
 from flowbuilder.compiler.merge import deep_merge
 from flowbuilder.compiler.naming import logical_ids, pascal
 from flowbuilder.compiler.scalars import human_duration
+from flowbuilder.compiler.schedule_expr import ScheduleError, parse_cron, parse_rate
 
 GOOD_CRON = ["0 3 * * ? *", "cron(0 3 * * ? *)", "0/15 * * * ? *", "0 9 ? * MON-FRI *", "0 9 ? * 2#1 *",
              "0 18 L * ? *", "0 8 15W * ? *", "0 8 LW * ? *", "0 9 ? * 6L *", "30 0 1 JAN,JUL ? 2030-2035",
@@ -32,19 +32,19 @@ BAD_CRON = {
 
 @pytest.mark.parametrize("expression", GOOD_CRON)
 def test_cron_accepts(expression: str) -> None:
-    check_cron(expression)
+    parse_cron(expression)
 
 
 @pytest.mark.parametrize(("expression", "message"), BAD_CRON.items())
 def test_cron_rejects(expression: str, message: str) -> None:
-    with pytest.raises(CronError) as info:
-        check_cron(expression)
+    with pytest.raises(ScheduleError) as info:
+        parse_cron(expression)
     assert str(info.value).startswith(message)
 
 
 @pytest.mark.parametrize("expression", ["1 minute", "5 minutes", "rate(1 hour)", "rate(12 hours)", "1 day"])
 def test_rate_accepts(expression: str) -> None:
-    check_rate(expression)
+    parse_rate(expression)
 
 
 @pytest.mark.parametrize(("expression", "message"), [
@@ -56,8 +56,8 @@ def test_rate_accepts(expression: str) -> None:
     ("every 5 minutes", "not a rate expression"),
 ])
 def test_rate_rejects(expression: str, message: str) -> None:
-    with pytest.raises(CronError) as info:
-        check_rate(expression)
+    with pytest.raises(ScheduleError) as info:
+        parse_rate(expression)
     assert str(info.value).startswith(message)
 
 

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from flowbuilder.compiler.checks.schedules import CronError
-from flowbuilder.compiler.local.cron import Cron, Timetable, rate_seconds
+from flowbuilder.compiler.local.cron import Timetable, next_firing
+from flowbuilder.compiler.schedule_expr import ScheduleError, parse_cron, parse_rate
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC_ZONE = ZoneInfo("UTC")
@@ -46,20 +46,20 @@ def at(*args: int) -> datetime:
     ("cron(0 0 1 1 ? 2030)", UTC_ZONE, at(2026, 11, 28), at(2030, 1, 1)),
 ])
 def test_next_cron_firing(expression: str, zone: ZoneInfo, after: datetime, expected: datetime) -> None:
-    assert Cron.parse(expression).next_after(after, zone) == expected
+    assert next_firing(parse_cron(expression), after, zone) == expected
 
 
 def test_a_cron_that_never_fires_again_says_so() -> None:
-    assert Cron.parse("cron(0 0 29 2 ? 2030)").next_after(at(2026, 1, 1), UTC_ZONE) is None  # 2030: no leap day
-    assert Cron.parse("cron(0 0 1 1 ? 2020)").next_after(at(2026, 1, 1), UTC_ZONE) is None
+    assert next_firing(parse_cron("cron(0 0 29 2 ? 2030)"), at(2026, 1, 1), UTC_ZONE) is None  # 2030: no leap day
+    assert next_firing(parse_cron("cron(0 0 1 1 ? 2020)"), at(2026, 1, 1), UTC_ZONE) is None
 
 
 def test_every_minute_fires_on_each_minute() -> None:
-    cron = Cron.parse("* * * * ? *")
+    cron = parse_cron("* * * * ? *")
     moment = at(2026, 11, 28, 23, 58, 30)
     seen = []
     for _ in range(4):
-        nxt = cron.next_after(moment, BERLIN)
+        nxt = next_firing(cron, moment, BERLIN)
         assert nxt is not None
         seen.append(nxt)
         moment = nxt
@@ -72,9 +72,9 @@ def test_rate_fires_at_start_then_every_interval() -> None:
     assert table.next_after(start - timedelta(seconds=1)) == start
     assert table.next_after(start) == start + timedelta(minutes=5)
     assert table.next_after(start + timedelta(minutes=12)) == start + timedelta(minutes=15)
-    assert rate_seconds("rate(1 day)") == 86400 and rate_seconds("2 hours") == 7200
+    assert parse_rate("rate(1 day)").seconds == 86400 and parse_rate("2 hours").seconds == 7200
 
 
 def test_invalid_expressions_raise_the_validation_error() -> None:
-    with pytest.raises(CronError, match="exactly one of day-of-month and day-of-week"):
-        Cron.parse("cron(0 0 * * * *)")
+    with pytest.raises(ScheduleError, match="exactly one of day-of-month and day-of-week"):
+        Timetable("cron(0 0 * * * *)", UTC_ZONE, at(2026, 1, 1)).next_after(at(2026, 1, 1))

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from .. import contract
 from ..build import Compiled
-from ..local.cron import Cron, rate_seconds
 from ..plan import Plan, ServicePlan
+from ..schedule_expr import Rate, parse
 from .prices import Prices, Unpriced
 from .usage import (
     FARGATE_MINIMUM_SECONDS,
@@ -122,12 +122,12 @@ def _capacity(strategy: list[dict[str, Any]] | None, launch_type: str | None = N
 
 def monthly_firings(expression: str, timezone: str) -> float:
     """Average firings a month: a rate exactly; a cron counted over a whole year (matching days x times)."""
-    if expression.startswith("rate("):
-        return HOURS_PER_MONTH * 3600 / rate_seconds(expression)
-    cron = Cron.parse(expression)
+    schedule = parse(expression)
+    if isinstance(schedule, Rate):
+        return HOURS_PER_MONTH * 3600 / schedule.seconds
     start = date(2027, 1, 1)
-    days = sum(cron.matches_day(start + timedelta(days=i)) for i in range(365))
-    return days * len(cron.hours) * len(cron.minutes) / 12
+    days = sum(schedule.matches_day(start + timedelta(days=i)) for i in range(365))
+    return days * len(schedule.times) / 12
 
 
 # -- pricers, one per resource type ------------------------------------------------------------------
