@@ -91,6 +91,7 @@ def once(settings: Settings) -> int:
     log.info("execution %s: %s", execution_id, outcome)
     if outcome == "released":
         send(factory, Queue(settings.queue_url), execution_id)  # Pipes deleted the original
+    # lost: another task holds it now, or its lease expired and the sweeper sends it again; nothing to do here
     if outcome == "missing":
         return 1  # a poison message: nothing to run
     if bound > 0 and outcome in ("succeeded", "failed"):
@@ -108,8 +109,9 @@ def _drain(factory: sessionmaker[Session], queue: Queue, owner: str, limits: eng
             return
         outcome = engine.execute(factory, execution_id, owner, limits, stop.is_set)
         log.info("execution %s: %s (drained from the queue)", execution_id, outcome)
-        if outcome == "released":
-            send(factory, queue, execution_id)
+        if outcome in ("released", "lost"):
+            if outcome == "released":
+                send(factory, queue, execution_id)
             return
 
 
@@ -149,8 +151,10 @@ def _run_message(factory: sessionmaker[Session], queue: Queue, message: Message,
         # while that execution runs on; if the holder dies, its lease expires and the sweeper queues and
         # sends the execution again.
         queue.delete(message)
-    elif outcome == "released":
-        queue.extend(message, 0)  # visible again now, for another worker
+    elif outcome in ("released", "lost"):
+        # visible again now, for another worker: released, it claims it at once; lost, it finds the new holder
+        # busy (and deletes this duplicate) or the expired lease, which it takes over without waiting for a sweep
+        queue.extend(message, 0)
     # missing: a poison message, left to reach the dead-letter queue
     log.info("execution %s: %s", message.body, outcome)
     return outcome
