@@ -175,8 +175,7 @@ def _day_of_week(text: str) -> DayOfWeek:
 def _elements(text: str, field: Field, element: Callable[[str], E]) -> tuple[E, ...]:
     parts = text.split(",")
     if field is DAY_OF_WEEK and len(parts) > 1 and "#" in text:
-        raise ScheduleError(f"{quoted(text)}: with '#', day-of-week takes one expression only "
-                            f"(AWS refuses '3#1,6#3')")
+        raise ScheduleError(f"{quoted(text)}: with '#', day-of-week takes a single expression, not a list")
     return tuple(element(part) for part in parts)
 
 
