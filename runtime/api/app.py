@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,13 +23,33 @@ from ..db.models import QUEUED, RUNNING, STATES, Execution, StepRun, Workflow
 from ..db.session import migrate, sessions
 from ..queue import Queue
 from ..workflows.definition import Definition, strict_json
-from .limits import BodyTooLarge
+from .limits import MAX_DEPTH, BodyTooLarge, too_deep
+
+
+def _shallow(value: Any, what: str) -> Any:
+    if too_deep(value):
+        raise ValueError(f"{what}: nested more than {MAX_DEPTH} levels of arrays and objects deep")
+    return value
+
+
+def _storable(key: str) -> bool:
+    """Whether `key` can be compared with a stored one: PostgreSQL's text holds no NUL character, and its driver
+    refuses to send one, so a path or query value with one names no row (IDs are UUIDs) and is answered as any
+    unknown value is (SQLite would compare it and find nothing), instead of failing in the driver."""
+    return "\x00" not in key
 
 
 class WorkflowIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,127}$")
     definition: Definition
+
+    @model_validator(mode="before")
+    @classmethod
+    def _depth(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            _shallow(data.get("definition"), "definition")
+        return data
 
 
 class WorkflowOut(BaseModel):
@@ -44,6 +64,11 @@ class WorkflowOut(BaseModel):
 class ExecutionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _depth(cls, value: Any) -> Any:
+        return _shallow(value, "input")
 
     @field_validator("input")
     @classmethod
@@ -171,7 +196,7 @@ def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations
         return Page(items=[_workflow(w) for w in rows], total=total, limit=limit, offset=offset)
 
     def _get_workflow(session: Session, workflow_id: str) -> Workflow:
-        workflow = session.get(Workflow, workflow_id)
+        workflow = session.get(Workflow, workflow_id) if _storable(workflow_id) else None
         if workflow is None:
             raise HTTPException(404, "no such workflow")
         return workflow
@@ -216,6 +241,8 @@ def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations
     def start(workflow_id: str, body: ExecutionIn, session: DB,
               idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> ExecutionOut:
         workflow = _get_workflow(session, workflow_id)
+        if idempotency_key is not None and not _storable(idempotency_key):
+            raise HTTPException(422, "the Idempotency-Key may not contain the NUL character")
         key = f"api:{workflow_id}:{idempotency_key}" if idempotency_key else None
         try:
             execution, created = executions.create(factory, workflow, body.input, key)
@@ -230,7 +257,7 @@ def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations
     @api.get("/executions/{execution_id}", response_model=ExecutionOut, tags=["executions"],
              responses={404: {"description": "not found"}})
     def get_execution(execution_id: str, session: DB) -> ExecutionOut:
-        execution = session.get(Execution, execution_id)
+        execution = session.get(Execution, execution_id) if _storable(execution_id) else None
         if execution is None:
             raise HTTPException(404, "no such execution")
         steps = list(session.scalars(select(StepRun).where(StepRun.execution_id == execution_id)))
@@ -242,6 +269,8 @@ def create_app(settings: Settings, queue: Queue | None = None, *, run_migrations
                         limit: Annotated[int, Query(ge=1, le=100)] = 20,
                         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> Page:
         query = select(Execution)
+        if workflow_id and not _storable(workflow_id):
+            return Page(items=[], total=0, limit=limit, offset=offset)  # no workflow has that ID
         if workflow_id:
             query = query.where(Execution.workflow_id == workflow_id)
         if state:

@@ -211,3 +211,56 @@ def test_step_names_and_expressions_are_checked_when_a_workflow_is_saved(api: tu
                       ({"type": "transform", "name": "t", "expression": "steps.call.["}, "not a valid JMESPath")):
         answer = client.post("/api/workflows", json={"name": "w", "definition": {"steps": [step]}}, headers=AUTH)
         assert answer.status_code == 422 and why in answer.text, answer.text
+
+
+def test_a_nul_character_in_an_id_or_key_is_answered_as_any_unknown_value(api: tuple[TestClient, Any]) -> None:
+    """PostgreSQL's driver refuses to send a NUL character (500 before): a path or query value with one names no
+    row, as on SQLite; an Idempotency-Key with one could not be stored, so it is refused."""
+    client, _ = api
+    workflow_id = _workflow_id(client)
+    definition = {"name": "w", "definition": two_steps("http://example.com")}
+    for method, path, body in (("GET", "/api/workflows/a%00b", None), ("PUT", "/api/workflows/%00", definition),
+                               ("DELETE", "/api/workflows/%00", None),
+                               ("POST", "/api/workflows/%00/executions", {"input": {}}),
+                               ("GET", "/api/executions/%00", None)):
+        answer = client.request(method, path, json=body, headers=AUTH)
+        assert answer.status_code == 404, (method, path, answer.text)
+    listed = client.get("/api/executions", params={"workflow_id": "\x00"}, headers=AUTH)
+    assert listed.status_code == 200 and listed.json()["total"] == 0
+    keyed = client.post(f"/api/workflows/{workflow_id}/executions", json={"input": {}},
+                        headers={**AUTH, "Idempotency-Key": b"a\x00b"})  # type: ignore[dict-item]
+    assert keyed.status_code == 422 and "NUL" in keyed.text
+    assert client.get("/api/executions", headers=AUTH).json()["total"] == 0
+
+
+def test_json_nested_past_the_limit_answers_422_and_at_the_limit_reads_back(api: tuple[TestClient, Any]) -> None:
+    """An input or definition nested too deep for the answer's serializer was stored, and every read of it then
+    answered 500; past MAX_DEPTH it is refused, and at MAX_DEPTH it is stored and read back."""
+    from flowbuilder.runtime.api.limits import MAX_DEPTH
+
+    client, _ = api
+
+    def nested(depth: int) -> Any:  # `depth` levels of arrays and objects, the outermost an object
+        value: Any = 0
+        for level in range(depth - 1):
+            value = [value] if level % 2 else {"k": value}
+        return {"v": value}
+
+    path = f"/api/workflows/{_workflow_id(client)}/executions"
+    deepest = client.post(path, json={"input": nested(MAX_DEPTH)}, headers=AUTH)
+    assert deepest.status_code == 202, deepest.text
+    shown = client.get(f"/api/executions/{deepest.json()['id']}", headers=AUTH)
+    assert shown.status_code == 200 and shown.json()["input"] == nested(MAX_DEPTH)
+    for depth in (MAX_DEPTH + 1, 500, 900):
+        answer = client.post(path, json={"input": nested(depth)}, headers=AUTH)
+        assert answer.status_code == 422 and f"more than {MAX_DEPTH} levels" in answer.text, (depth, answer.text)
+    definition = two_steps("http://example.com")
+    definition["steps"][0]["body"] = nested(MAX_DEPTH - 3)  # under {"steps": [{"body": ...}]}
+    stored = client.post("/api/workflows", json={"name": "deep", "definition": definition}, headers=AUTH)
+    assert stored.status_code == 201, stored.text
+    assert client.get(f"/api/workflows/{stored.json()['id']}", headers=AUTH).status_code == 200
+    definition["steps"][0]["body"] = nested(MAX_DEPTH - 2)
+    answer = client.post("/api/workflows", json={"name": "deeper", "definition": definition}, headers=AUTH)
+    assert answer.status_code == 422 and f"more than {MAX_DEPTH} levels" in answer.text, answer.text
+    assert client.get("/api/executions", headers=AUTH).json()["total"] == 1
+    assert client.get("/api/workflows", headers=AUTH).status_code == 200
