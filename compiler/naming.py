@@ -1,4 +1,5 @@
-"""Logical IDs: stable, derived from names, and a compatibility contract (SAM treats its scheme so).
+"""Logical IDs and the stack name: stable, derived from names, and a compatibility contract (SAM treats its
+scheme so).
 
 `workflow-requests` -> `WorkflowRequests`; each kind of spec entry appends fixed suffixes, and stack-wide
 resources have fixed IDs. Changing either replaces live resources, so tests pin both: every ID an emitter
@@ -42,6 +43,12 @@ GLOBAL_IDS: frozenset[str] = frozenset({
     "Dashboard", "DashboardUrl", "Distribution", "AppUrl",
     *(pattern.format(i) for pattern in _NUMBERED for i in (1, 2, 3)),
 })
+
+
+def stack_name(app: str, environment: str) -> str:
+    """The CloudFormation stack of an application in an environment: `<app>-<env>` (fbc's default for
+    --stack-name, and the stem of fbc build's files)."""
+    return f"{app}-{environment}"
 
 
 def pascal(name: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from . import contract
 from .checks.naming import queue_name
-from .naming import pascal
+from .naming import pascal, stack_name
 from .profiles import ProfileSpec, ResolvedProfile
 from .scalars import ENV_PLACEHOLDER
 from .spec import PRODUCTION_ENVIRONMENTS, App, WebService, WorkerService
@@ -221,7 +221,7 @@ def make_plan(app: App, profile: ResolvedProfile, environment: str) -> Plan:
                          "profile": profile.name, "managed-by": "flowbuilder"}.items()))
     return Plan(
         app=name, environment=environment, profile=profile.name, policy=profile.spec, region=spec.region,
-        stack_name=f"{name}-{environment}",
+        stack_name=stack_name(name, environment),
         description=(app.metadata.description or f"Flow Builder application {name}")[:900],
         tags=tags, runtime_image=spec.runtime.image, runtime_env=tuple(sorted(spec.runtime.env.items())),
         runtime_secrets=_secrets(spec.runtime.secrets, environment),
