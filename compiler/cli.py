@@ -1,6 +1,7 @@
 """The `fbc` command: click verbs only. Each parses flags, calls one function, prints, sets the exit code.
 
-Exit codes: 0 valid, 1 invalid, 2 usage or I/O error (click's own usage errors are 2 too).
+Exit codes: 0 valid, 1 invalid, 2 usage or I/O error (click's own usage errors are 2 too), 3 a bug. One
+decorator declares the options every verb shares, and one mapper (`_reported`) turns every error into output.
 Imports are deferred into the verbs so `fbc validate` loads nothing it does not use (no boto3, no
 troposphere) and starts fast.
 """
@@ -9,21 +10,137 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from .deploy.aws import Aws
+    from .deploy.operations import Target
+    from .spec import App
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 
+F = TypeVar("F", bound=Callable[..., Any])
+_PACKAGE = __name__.rpartition(".")[0]
 
-def _fail(message: str, code: int = EXIT_USAGE) -> None:
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     click.echo(f"fbc: {message}", err=True)
     sys.exit(code)
 
+
+# --- errors ---------------------------------------------------------------------------------------------------
+
+# Errors that mean what the verb could not do (exit 1, or 2 for diff), and errors of usage or input (exit 2),
+# besides OSError and ValueError, by (module, class).
+_FAILURES = ((".emit", "LimitError"), (".deploy.aws", "DeployError"))
+_USAGE = ((".cost.prices", "Unpriced"), (".diagram.render", "NoGraphviz"), (".local.up", "UpError"),
+          ("botocore.exceptions", "BotoCoreError"))
+
+
+def _is(exc: Exception, module: str, name: str) -> bool:
+    """isinstance(exc, module.name), asking only modules already loaded: a verb cannot raise an error of a
+    module it never imported, so telling needs no import (fbc validate stays free of boto3 and troposphere)."""
+    kind = getattr(sys.modules.get(_PACKAGE + module if module.startswith(".") else module), name, None)
+    return isinstance(kind, type) and isinstance(exc, kind)
+
+
+def _explained(exc: Exception, failed: int) -> tuple[str, int] | None:
+    """One line and an exit code for an error the user can act on; None for a bug, which main reports."""
+    first = (str(exc).splitlines() or [type(exc).__name__])[0]
+    if _is(exc, "botocore.exceptions", "ClientError"):
+        error = getattr(exc, "response", {}).get("Error", {})
+        return f"AWS: {error.get('Code')}: {error.get('Message')}", failed
+    if _is(exc, "botocore.parsers", "ResponseParserError"):  # an endpoint answering in no AWS format
+        return f"AWS endpoint error: {first}", failed
+    if any(_is(exc, module, name) for module, name in _FAILURES):  # LimitError before ValueError, its base
+        return first, failed
+    if isinstance(exc, (OSError, ValueError)) or any(_is(exc, module, name) for module, name in _USAGE):
+        return first, EXIT_USAGE
+    return None
+
+
+@contextmanager
+def _reported(spec_file: str = "", undone: str = "", *, failed: int = EXIT_INVALID) -> Iterator[None]:
+    """The one error mapper of every verb. A spec's errors print located (file:line:column) on stdout, or on
+    stderr when `failed` is not 1 (diff's stdout is the diff), then `fbc: <spec>: <undone>`, and exit
+    `failed`; what the verb could not do (a resource limit, a refused deploy, AWS's answer) is one line that
+    exits `failed`; a usage or I/O error is one line that exits 2."""
+    from .diagnostics import Invalid, format_text
+
+    try:
+        yield
+    except Invalid as exc:
+        click.echo(format_text(exc.diagnostics), err=failed != EXIT_INVALID)
+        if undone:
+            _fail(f"{spec_file}: {undone}", failed)
+        sys.exit(failed)
+    except Exception as exc:
+        explained = _explained(exc, failed)
+        if explained is None:
+            raise
+        _fail(*explained)
+
+
+def _write(path: str, text: str) -> None:
+    """Write a file the user named; a failure names that file (not write_atomic's temporary one)."""
+    from .files import write_atomic
+
+    try:
+        write_atomic(path, text)
+    except OSError as exc:
+        raise OSError(f"{path}: {exc.strerror or exc}") from None
+
+
+# --- options --------------------------------------------------------------------------------------------------
+
+def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """Several click options as one decorator, listed in the order --help shows them."""
+    def apply(fn: F) -> F:
+        for decorator in reversed(decorators):
+            fn = decorator(fn)
+        return fn
+    return apply
+
+
+def _spec_options(*, profile: bool = True, env: bool = True, optional: bool = False) -> Callable[[F], F]:
+    """-f/--file, --profile and --env, the same for every verb that reads a spec. `optional` (validate): no
+    default profile or environment; without them validate checks the base spec and every environment."""
+    options: list[Callable[[F], F]] = [
+        click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
+                     type=click.Path(dir_okay=False), help="The spec.")]
+    if profile:
+        options.append(click.option(
+            "--profile", default=None if optional else "standard", show_default=not optional,
+            metavar="standard|ultra|PATH", help=("Also run the checks this profile implies." if optional else
+                                                 "How the spec becomes AWS resources.")))
+    if env:
+        options.append(click.option(
+            "--env", "environment", default=None if optional else "dev", show_default=not optional, metavar="NAME",
+            help=("Validate the spec as merged for this environment (default: base and every environment)."
+                  if optional else "Environment: selects the spec's and the profile's overlays; the stack is "
+                                   "<app>-<env>.")))
+    return _options(*options)
+
+
+_STACK_NAME = click.option("--stack-name", help="CloudFormation stack name (default <app>-<env>).")
+# What apply and diff send: the spec, its stack, and the template's parameters, images and bucket.
+_DEPLOY_OPTIONS: Callable[[F], F] = _options(
+    _spec_options(), _STACK_NAME,
+    click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+                 help="A template parameter (repeatable), e.g. VpcId=vpc-0abc."),
+    click.option("--image", "images", multiple=True, metavar="SERVICE=URI",
+                 help="Image of a service (repeatable); 'runtime' for the runtime roles."),
+    click.option("--bucket", help="S3 bucket for templates over 51,200 bytes (default: fbc bootstrap's)."))
+
+
+# --- verbs ----------------------------------------------------------------------------------------------------
 
 @click.group(name="fbc", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="flowbuilder", prog_name="fbc")  # looked up only when asked
@@ -32,40 +149,28 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
-              type=click.Path(dir_okay=False), help="The spec to validate.")
-@click.option("--env", "environment", metavar="NAME",
-              help="Validate the spec as merged for this environment (default: base and every environment).")
-@click.option("--profile", metavar="NAME|PATH",
-              help="Also run the checks this profile implies (standard, ultra or a profile file).")
+@_spec_options(optional=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
               show_default=True, help="text for people, github for Actions annotations, json for tools.")
 def validate(spec_file: str, environment: str | None, profile: str | None, fmt: str) -> None:
     """Check flowbuilder.yaml and print every problem, one line each, sorted by position."""
+    import re
+
     from .diagnostics import FORMATTERS, Invalid
+    from .profiles import resolve
+    from .scalars import NAME_PATTERN
     from .validate import validate_file
 
-    if environment is not None:
-        import re
-
-        from .scalars import NAME_PATTERN
-
-        if not re.match(NAME_PATTERN, environment):
-            _fail(f"--env {environment!r} is not a valid environment name (lowercase letters, digits, '-')")
-    try:
-        resolved = None
-        if profile:
-            from .profiles import resolve
-
-            resolved = resolve(profile, environment)
-        result = validate_file(spec_file, environment=environment, profile=resolved)
-        diagnostics = result.diagnostics
-        valid = result.valid
-    except Invalid as exc:
-        diagnostics, valid = exc.diagnostics, False
-    except (OSError, ValueError) as exc:
-        _fail(str(exc))
-        return
+    with _reported():
+        if environment is not None and not re.match(NAME_PATTERN, environment):
+            raise ValueError(f"--env {environment!r} is not a valid environment name (lowercase letters, digits, "
+                             f"'-')")
+        try:
+            result = validate_file(spec_file, environment=environment,
+                                   profile=resolve(profile, environment) if profile else None)
+            diagnostics, valid = result.diagnostics, result.valid
+        except Invalid as exc:  # here the spec's errors are the answer, not a failure
+            diagnostics, valid = exc.diagnostics, False
     output = FORMATTERS[fmt](diagnostics)
     if output or fmt == "json":
         click.echo(output)
@@ -78,12 +183,7 @@ def validate(spec_file: str, environment: str | None, profile: str | None, fmt: 
 
 
 @cli.command()
-@click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
-              type=click.Path(dir_okay=False), help="The spec to compile.")
-@click.option("--profile", default="standard", show_default=True, metavar="standard|ultra|PATH",
-              help="How the spec becomes AWS resources.")
-@click.option("--env", "environment", default="dev", show_default=True, metavar="NAME",
-              help="Environment: selects the spec's and the profile's overlays; the stack is <app>-<env>.")
+@_spec_options()
 @click.option("-o", "--output", "out_dir", default="build", show_default=True, type=click.Path(file_okay=False),
               help="Directory for <stack>.template.<format> and <stack>.parameters.json.")
 @click.option("--format", "fmt", type=click.Choice(["json", "yaml"]), default="json", show_default=True,
@@ -91,22 +191,11 @@ def validate(spec_file: str, environment: str | None, profile: str | None, fmt: 
 def build(spec_file: str, profile: str, environment: str, out_dir: str, fmt: str) -> None:
     """Compile flowbuilder.yaml into a CloudFormation template and a parameters file."""
     from .build import compile_spec, write
-    from .diagnostics import Invalid, format_text
-    from .emit import LimitError
+    from .diagnostics import format_text
 
-    try:
+    with _reported(spec_file, "not built"):
         compiled = compile_spec(spec_file, profile, environment)
         paths = write(compiled, out_dir, fmt)  # type: ignore[arg-type]
-    except Invalid as exc:
-        click.echo(format_text(exc.diagnostics))
-        click.echo(f"{spec_file}: not built", err=True)
-        sys.exit(EXIT_INVALID)
-    except LimitError as exc:
-        _fail(str(exc), EXIT_INVALID)
-        return
-    except (OSError, ValueError) as exc:
-        _fail(str(exc))
-        return
     if compiled.warnings:
         click.echo(format_text(compiled.warnings), err=True)
     click.echo(compiled.summary())
@@ -116,13 +205,7 @@ def build(spec_file: str, profile: str, environment: str, out_dir: str, fmt: str
 
 
 @cli.command()
-@click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
-              type=click.Path(dir_okay=False), help="The spec to run.")
-@click.option("--profile", default="standard", show_default=True, metavar="standard|ultra|PATH",
-              help="Whose worker behaviour to run: a scaled poll pool (standard) or one process per message "
-                   "(ultra).")
-@click.option("--env", "environment", default="dev", show_default=True, metavar="NAME",
-              help="Environment whose overlays apply.")
+@_spec_options()
 @click.option("--database-url", metavar="URL",
               help="A database for fbc up alone (default: SQLite in .flowbuilder/ beside the spec).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
@@ -130,41 +213,27 @@ def build(spec_file: str, profile: str, environment: str, out_dir: str, fmt: str
 @click.option("--smoke", is_flag=True,
               help="Start everything, run one sample workflow through queue and worker, print it, stop.")
 def up(spec_file: str, profile: str, environment: str, database_url: str | None, port: int, smoke: bool) -> None:
-    """Run the application on this machine: queues, database, API, workers, schedules."""
+    """Run the application on this machine: queues, database, API, workers, schedules. The profile decides
+    the workers: a scaled poll pool (standard) or one process per message (ultra)."""
     import signal
     import threading
 
     from .build import plan_spec
-    from .diagnostics import Invalid, format_text
     from .local.processes import Logs
-    from .local.up import Options, UpError
+    from .local.up import Options
     from .local.up import up as run_up
 
-    try:
+    with _reported(spec_file, "not started"):
         plan = plan_spec(spec_file, profile, environment)
-    except Invalid as exc:
-        click.echo(format_text(exc.diagnostics))
-        _fail(f"{spec_file}: not started", EXIT_INVALID)
-        return
-    except (OSError, ValueError) as exc:
-        _fail(str(exc))
-        return
-    stop = threading.Event()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda *_: stop.set())
-    try:
+        stop = threading.Event()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, lambda *_: stop.set())
         code = run_up(plan, Options(Path(spec_file), database_url, port, smoke), Logs(), stop)
-    except UpError as exc:
-        _fail(str(exc))
-        return
     sys.exit(code)
 
 
 @cli.command()
-@click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
-              type=click.Path(dir_okay=False), help="The spec to estimate.")
-@click.option("--profile", default="standard", show_default=True, metavar="standard|ultra|PATH")
-@click.option("--env", "environment", default="dev", show_default=True, metavar="NAME")
+@_spec_options()
 @click.option("--compare", metavar="P1,P2", help="Estimate several profiles side by side, e.g. standard,ultra.")
 @click.option("--executions-per-month", default=10_000, show_default=True, type=click.IntRange(0))
 @click.option("--avg-duration", default="30s", show_default=True, metavar="DURATION",
@@ -181,37 +250,23 @@ def cost(spec_file: str, profile: str, environment: str, compare: str | None, ex
     """Estimate what a deployment costs a month: idle and usage, at list price and after AWS's free tier."""
     from .build import compile_spec
     from .cost.estimate import estimate
-    from .cost.prices import Prices, Unpriced, price_book
+    from .cost.prices import Prices, price_book
     from .cost.report import comparison, json_text, text
     from .cost.usage import Usage
-    from .diagnostics import Invalid, format_text
-    from .emit import LimitError
     from .scalars import parse_duration
 
-    try:
-        duration = float(parse_duration(avg_duration))
-    except ValueError as exc:
-        _fail(f"--avg-duration {avg_duration!r}: {exc}")
-        return
-    book = price_book()
-    usage = Usage(executions_per_month, duration, requests_per_month,
-                  book.fargate_spot_discount if spot_discount is None else spot_discount)
-    profiles = [p.strip() for p in compare.split(",") if p.strip()] if compare else [profile]
-    try:
+    with _reported(spec_file, "not estimated"):
+        try:
+            duration = float(parse_duration(avg_duration))
+        except ValueError as exc:
+            raise ValueError(f"--avg-duration {avg_duration!r}: {exc}") from None
+        book = price_book()
+        usage = Usage(executions_per_month, duration, requests_per_month,
+                      book.fargate_spot_discount if spot_discount is None else spot_discount)
         estimates = []
-        for name in profiles:
+        for name in [p.strip() for p in compare.split(",") if p.strip()] if compare else [profile]:
             compiled = compile_spec(spec_file, name, environment)
             estimates.append(estimate(compiled, Prices(book, prices_region or compiled.plan.region), usage))
-    except Invalid as exc:
-        click.echo(format_text(exc.diagnostics))
-        _fail(f"{spec_file}: not estimated", EXIT_INVALID)
-        return
-    except (LimitError, Unpriced) as exc:
-        _fail(str(exc), EXIT_INVALID if isinstance(exc, LimitError) else EXIT_USAGE)
-        return
-    except (OSError, ValueError) as exc:
-        _fail(str(exc))
-        return
     if fmt == "json":
         click.echo(json_text(estimates))
     elif len(estimates) > 1:
@@ -221,39 +276,21 @@ def cost(spec_file: str, profile: str, environment: str, compare: str | None, ex
 
 
 @cli.command()
-@click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
-              type=click.Path(dir_okay=False), help="The spec to draw.")
-@click.option("--profile", default="standard", show_default=True, metavar="standard|ultra|PATH")
-@click.option("--env", "environment", default="dev", show_default=True, metavar="NAME")
+@_spec_options()
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg"]), default="mermaid", show_default=True,
               help="mermaid renders in GitHub Markdown; svg runs Graphviz's dot.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
 def graph(spec_file: str, profile: str, environment: str, fmt: str, output: str | None) -> None:
     """Draw the compiled architecture: clients, ingress, services, queues, pipes, schedules, database."""
     from .build import compile_spec
-    from .diagnostics import Invalid, format_text
     from .diagram.model import build as build_diagram
-    from .diagram.render import RENDERERS, NoGraphviz
-    from .emit import LimitError
-    from .files import write_atomic
+    from .diagram.render import RENDERERS
 
-    try:
+    with _reported(spec_file, "not drawn"):
         rendered = RENDERERS[fmt](build_diagram(compile_spec(spec_file, profile, environment)))
-    except Invalid as exc:
-        click.echo(format_text(exc.diagnostics))
-        _fail(f"{spec_file}: not drawn", EXIT_INVALID)
-        return
-    except LimitError as exc:
-        _fail(str(exc), EXIT_INVALID)
-        return
-    except (OSError, ValueError, NoGraphviz) as exc:
-        _fail(str(exc))
-        return
+        if output:
+            _write(output, rendered)
     if output:
-        try:
-            write_atomic(output, rendered)
-        except OSError as exc:
-            _fail(f"{output}: {exc.strerror or exc}")
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(rendered, nl=False)
@@ -267,25 +304,18 @@ def graph(spec_file: str, profile: str, environment: str, fmt: str, output: str 
                    "into a workspace (default: the current directory).")
 def schema(output: str | None, of_profile: bool, workspace: str | None) -> None:
     """Print the JSON Schema of flowbuilder.yaml (for editors and tools)."""
-    from .files import write_atomic
     from .schema import profile_schema, render, write_vscode
 
-    if workspace is not None:
-        try:
-            written = write_vscode(Path(workspace))
-        except (OSError, ValueError) as exc:
-            _fail(str(exc))
-        for path in written:
-            click.echo(f"wrote {path}")
-        return
-    text = render(profile_schema() if of_profile else None)
-    if output:
-        try:
-            write_atomic(output, text)
-        except OSError as exc:
-            _fail(f"{output}: {exc.strerror or exc}")
-        click.echo(f"wrote {output}")
-        return
+    with _reported():
+        if workspace is not None:
+            for path in write_vscode(Path(workspace)):
+                click.echo(f"wrote {path}")
+            return
+        text = render(profile_schema() if of_profile else None)
+        if output:
+            _write(output, text)
+            click.echo(f"wrote {output}")
+            return
     click.echo(text, nl=False)
 
 
@@ -303,14 +333,12 @@ def init(name: str | None, region: str, account: str, force: bool, directory: st
 
     target = Path(directory)
     spec_path = target / "flowbuilder.yaml"
-    if spec_path.exists() and not force:
-        _fail(f"{spec_path} exists; pass --force to overwrite it")
-    try:
+    with _reported():
+        if spec_path.exists() and not force:
+            raise FileExistsError(f"{spec_path} exists; pass --force to overwrite it")
         text = starter(name or app_name(target.resolve().name), region, account)
         write_atomic(target / SCHEMA_FILE, render())
         write_atomic(spec_path, text)
-    except (OSError, ValueError) as exc:
-        _fail(str(exc))
     click.echo(f"wrote {spec_path} and {target / SCHEMA_FILE}; next: fbc validate -f {spec_path}")
 
 
@@ -326,26 +354,7 @@ def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
     return out
 
 
-def _deploy_options(fn: Any) -> Any:
-    for option in reversed([
-        click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
-                     type=click.Path(dir_okay=False), help="The spec."),
-        click.option("--profile", default="standard", show_default=True, metavar="standard|ultra|PATH",
-                     help="How the spec becomes AWS resources."),
-        click.option("--env", "environment", default="dev", show_default=True, metavar="NAME",
-                     help="Environment; the stack is <app>-<env> unless --stack-name."),
-        click.option("--stack-name", help="CloudFormation stack name (default <app>-<env>)."),
-        click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-                     help="A template parameter (repeatable), e.g. VpcId=vpc-0abc."),
-        click.option("--image", "images", multiple=True, metavar="SERVICE=URI",
-                     help="Image of a service (repeatable); 'runtime' for the runtime roles."),
-        click.option("--bucket", help="S3 bucket for templates over 51,200 bytes (default: fbc bootstrap's)."),
-    ]):
-        fn = option(fn)
-    return fn
-
-
-def _target(spec_file: str, profile: str, environment: str, stack_name: str | None) -> Any:
+def _target(spec_file: str, profile: str, environment: str, stack_name: str | None) -> Target:
     from .build import compile_spec
     from .deploy.operations import Target
 
@@ -353,60 +362,62 @@ def _target(spec_file: str, profile: str, environment: str, stack_name: str | No
     return Target(compiled, stack_name or compiled.plan.stack_name)
 
 
-def _deploying(action: Callable[[], int], *, error_code: int = EXIT_INVALID) -> None:
-    """Run a deploy verb: located spec errors print as in validate; AWS problems are one line, exit
-    `error_code` (diff uses 2, so that 1 keeps meaning "differences", as kubectl diff)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-    from botocore.parsers import ResponseParserError
+def _given(target: Target, params: tuple[str, ...], images: tuple[str, ...]) -> dict[str, str]:
+    """--param NAME=VALUE and --image SERVICE=URI as the template's parameters."""
+    from .deploy.operations import image_parameters
 
-    from .deploy.aws import DeployError
-    from .diagnostics import Invalid, format_text
-    from .emit import LimitError
+    return {**_pairs(params, "--param"), **image_parameters(target.compiled, _pairs(images, "--image"))}
 
-    try:
-        code = action()
-    except Invalid as exc:
-        click.echo(format_text(exc.diagnostics), err=error_code != EXIT_INVALID)
-        sys.exit(error_code)
-    except (DeployError, LimitError) as exc:
-        _fail(str(exc), error_code)
-        return
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        _fail(f"AWS: {error.get('Code')}: {error.get('Message')}", error_code)
-        return
-    except ResponseParserError as exc:  # the endpoint answered with something that is not AWS's format
-        _fail(f"AWS endpoint error: {str(exc).splitlines()[0]}", error_code)
-        return
-    except (BotoCoreError, OSError, ValueError) as exc:
-        _fail(str(exc).splitlines()[0], max(error_code, EXIT_USAGE))
-        return
-    sys.exit(code)
+
+def _app(spec_file: str) -> App:
+    """The spec as written (no environment merged): for its name and region."""
+    from .diagnostics import Invalid
+    from .validate import validate_file
+
+    result = validate_file(spec_file)
+    if result.app is None:
+        raise Invalid(result.diagnostics)
+    return result.app
+
+
+def _stack(spec_file: str, environment: str, stack_name: str | None) -> tuple[str, str]:
+    """(the stack's name, its region)."""
+    from .naming import stack_name as default_stack_name
+
+    app = _app(spec_file)
+    return stack_name or default_stack_name(app.metadata.name, environment), app.spec.region
+
+
+def _aws(region: str) -> Aws:
+    from .deploy.aws import connect
+
+    return connect(region)
 
 
 def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty() and os.environ.get("CI") != "true"
 
 
+def _confirm(question: str) -> bool:
+    return click.confirm(question, default=False)
+
+
 @cli.command()
-@_deploy_options
+@_DEPLOY_OPTIONS
 @click.option("--against", default="deployed", show_default=True, metavar="deployed|FILE",
               help="Compare with the deployed stack, or offline with a template file.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def diff(spec_file: str, profile: str, environment: str, stack_name: str | None, params: tuple[str, ...],
          images: tuple[str, ...], bucket: str | None, against: str, fmt: str) -> None:
     """Show what apply would change. Exit 0: no differences, 1: differences, 2: error (as kubectl diff)."""
+    from .deploy.diff import diff_templates, render_json, render_text, use_colour
+    from .deploy.operations import diff_against_stack
 
-    def action() -> int:
-        from .deploy.aws import session
-        from .deploy.diff import diff_templates, render_json, render_text, use_colour
-        from .deploy.operations import diff_against_stack, image_parameters
-
+    with _reported(failed=EXIT_USAGE):  # 1 means "differences"
         target = _target(spec_file, profile, environment, stack_name)
         if against == "deployed":
-            given = {**_pairs(params, "--param"), **image_parameters(target.compiled, _pairs(images, "--image"))}
-            result = diff_against_stack(session(target.compiled.plan.region), target, given, bucket,
-                                        lambda line: click.echo(line, err=True))
+            result = diff_against_stack(_aws(target.compiled.plan.region), target, _given(target, params, images),
+                                        bucket, lambda line: click.echo(line, err=True))
         else:
             from cfnlint.decode import decode
 
@@ -415,118 +426,64 @@ def diff(spec_file: str, profile: str, environment: str, stack_name: str | None,
                 raise ValueError(f"{against}: not a CloudFormation template ({matches[0].message if matches else ''})")
             result = diff_templates(dict(old), target.template)
         click.echo(render_json(result) if fmt == "json" else render_text(result, use_colour()))
-        return 0 if result.empty else 1
-
-    _deploying(action, error_code=EXIT_USAGE)
+    sys.exit(0 if result.empty else 1)
 
 
 @cli.command()
-@_deploy_options
+@_DEPLOY_OPTIONS
 @click.option("--yes", "-y", "assume_yes", is_flag=True, help="Do not ask; required in CI for risky changes.")
 def apply(spec_file: str, profile: str, environment: str, stack_name: str | None, params: tuple[str, ...],
           images: tuple[str, ...], bucket: str | None, assume_yes: bool) -> None:
     """Build, create a change set, confirm what is risky, deploy and follow it to the end."""
+    from .deploy.operations import apply as run
 
-    def action() -> int:
-        from .deploy.aws import session
-        from .deploy.operations import apply as run
-        from .deploy.operations import image_parameters
-
+    with _reported():
         target = _target(spec_file, profile, environment, stack_name)
-        given = {**_pairs(params, "--param"), **image_parameters(target.compiled, _pairs(images, "--image"))}
-        return run(session(target.compiled.plan.region), target, given=given, assume_yes=assume_yes,
-                   interactive=_interactive(), bucket=bucket, say=click.echo,
-                   confirm=lambda q: click.confirm(q, default=False))
-
-    _deploying(action)
-
-
-def _stack_options(fn: Any) -> Any:
-    """-f, --env and --stack-name: which stack a verb acts on."""
-    for option in reversed([
-        click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
-                     type=click.Path(dir_okay=False), help="The spec (for the app name and region)."),
-        click.option("--env", "environment", default="dev", show_default=True, metavar="NAME"),
-        click.option("--stack-name", help="The stack (default <app>-<env>)."),
-    ]):
-        fn = option(fn)
-    return fn
+        code = run(_aws(target.compiled.plan.region), target, given=_given(target, params, images),
+                   assume_yes=assume_yes, interactive=_interactive(), bucket=bucket, say=click.echo, confirm=_confirm)
+    sys.exit(code)
 
 
 @cli.command()
-@_stack_options
+@_options(_spec_options(profile=False), _STACK_NAME)
 @click.option("--yes", "-y", "assume_yes", is_flag=True, help="Do not ask (CI).")
 @click.option("--confirm-stack", metavar="NAME", help="prod without a terminal: the stack's name, typed.")
 def destroy(spec_file: str, environment: str, stack_name: str | None, assume_yes: bool,
             confirm_stack: str | None) -> None:
     """Delete the stack (prod asks you to type its name)."""
+    from .deploy.operations import destroy as run
 
-    def action() -> int:
-        from .deploy.aws import session
-        from .deploy.operations import destroy as run
-
-        name, region = _stack_of(spec_file, environment, stack_name)
-        return run(session(region), name, prod=environment == "prod", assume_yes=assume_yes,
-                   typed_name=confirm_stack, interactive=_interactive(), say=click.echo,
-                   confirm=lambda q: click.confirm(q, default=False), prompt=lambda q: click.prompt(q))
-
-    _deploying(action)
+    with _reported():
+        name, region = _stack(spec_file, environment, stack_name)
+        code = run(_aws(region), name, prod=environment == "prod", assume_yes=assume_yes, typed_name=confirm_stack,
+                   interactive=_interactive(), say=click.echo, confirm=_confirm, prompt=lambda q: click.prompt(q))
+    sys.exit(code)
 
 
 @cli.command()
-@_stack_options
+@_options(_spec_options(profile=False), _STACK_NAME)
 @click.option("--drift", is_flag=True, help="Also detect drift from the template (takes a while).")
 @click.option("--events", default=10, show_default=True, help="How many recent events to show.")
 def status(spec_file: str, environment: str, stack_name: str | None, drift: bool, events: int) -> None:
     """Stack state, outputs, last events, and drift if asked. Exit 1 when not deployed."""
+    from .deploy.operations import status as run
 
-    def action() -> int:
-        from .deploy.aws import session
-        from .deploy.operations import status as run
-
-        name, region = _stack_of(spec_file, environment, stack_name)
-        return run(session(region), name, drift=drift, events=events, say=click.echo)
-
-    _deploying(action)
+    with _reported():
+        name, region = _stack(spec_file, environment, stack_name)
+        code = run(_aws(region), name, drift=drift, events=events, say=click.echo)
+    sys.exit(code)
 
 
 @cli.command()
-@click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
-              type=click.Path(dir_okay=False))
+@_spec_options(profile=False, env=False)
 @click.option("--bucket", help="Bucket name (default fbc-assets-<account>-<region>).")
 def bootstrap(spec_file: str, bucket: str | None) -> None:
     """Create the S3 bucket that templates over CloudFormation's inline limit are uploaded to."""
+    from .deploy.operations import bootstrap as run
 
-    def action() -> int:
-        from .deploy.aws import session
-        from .deploy.operations import bootstrap as run
-
-        region = _region_of(spec_file)
-        run(session(region), region, bucket, click.echo)
-        return 0
-
-    _deploying(action)
-
-
-def _region_of(spec_file: str) -> str:
-    from .diagnostics import Invalid
-    from .validate import validate_file
-
-    result = validate_file(spec_file)
-    if result.app is None:
-        raise Invalid(result.diagnostics)
-    return result.app.spec.region
-
-
-def _stack_of(spec_file: str, environment: str, stack_name: str | None) -> tuple[str, str]:
-    from .validate import validate_file
-
-    result = validate_file(spec_file)
-    if result.app is None:
-        from .diagnostics import Invalid
-
-        raise Invalid(result.diagnostics)
-    return stack_name or f"{result.app.metadata.name}-{environment}", result.app.spec.region
+    with _reported():
+        region = _app(spec_file).spec.region
+        run(_aws(region), region, bucket, click.echo)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from botocore.stub import ANY, Stubber
 from build_helpers import SPECS
 from flowbuilder.compiler.build import compile_spec
 from flowbuilder.compiler.deploy import aws, operations
-from flowbuilder.compiler.deploy.aws import DeployError
+from flowbuilder.compiler.deploy.aws import Aws, Clock, DeployError
 from flowbuilder.compiler.deploy.operations import Target
 
 STACK_ID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/tiny-dev/1f2e3d4c-0000-1111-2222-333344445555"
@@ -29,10 +29,9 @@ class FakeSession:
         return self._client
 
 
-@pytest.fixture(autouse=True)
-def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(aws, "POLL_SECONDS", 0)
-    monkeypatch.setattr(operations, "POLL_SECONDS", 0)
+def stubbed(client: Any, waits: list[float] | None = None) -> Aws:
+    """AWS answering from a stubbed client, on a clock that only notes how long each wait would be."""
+    return Aws(FakeSession(client), Clock(poll_seconds=5, sleep=(waits if waits is not None else []).append))
 
 
 @pytest.fixture
@@ -90,7 +89,7 @@ NETWORK = {"VpcId": "vpc-1", "SubnetIds": "subnet-1,subnet-2"}
 def run_apply(cfn: Any, tgt: Target, given: dict[str, str] | None = None, **kwargs: Any) -> tuple[int, list[str]]:
     lines: list[str] = []
     options = {"assume_yes": True, "interactive": False, "bucket": None, "confirm": lambda q: False, **kwargs}
-    code = operations.apply(FakeSession(cfn), tgt, given=NETWORK if given is None else given,
+    code = operations.apply(stubbed(cfn), tgt, given=NETWORK if given is None else given,
                             say=lines.append, **options)
     return code, lines
 
@@ -137,9 +136,11 @@ def test_throttling_is_retried(cfn: Any) -> None:
         stubber.add_response("describe_stacks", stack("UPDATE_COMPLETE"))
         stubber.add_response("describe_stack_events", events(event(1, "tiny-dev", STACK, "UPDATE_COMPLETE")))
         lines: list[str] = []
-        code = operations.status(FakeSession(cfn), "tiny-dev", drift=False, events=5, say=lines.append)
+        waits: list[float] = []
+        code = operations.status(stubbed(cfn, waits), "tiny-dev", drift=False, events=5, say=lines.append)
         stubber.assert_no_pending_responses()
     assert code == 0 and lines[0] == "tiny-dev: UPDATE_COMPLETE"
+    assert waits == [0.5, 1.0]  # exponential back-off, from the clock it was given
 
 
 def test_persistent_throttling_gives_up(cfn: Any) -> None:
@@ -147,7 +148,7 @@ def test_persistent_throttling_gives_up(cfn: Any) -> None:
         for _ in range(aws.ATTEMPTS):
             stubber.add_client_error("describe_stacks", service_error_code="Throttling", http_status_code=400)
         with pytest.raises(Exception, match="Throttling"):
-            operations.status(FakeSession(cfn), "tiny-dev", drift=False, events=5, say=lambda _: None)
+            operations.status(stubbed(cfn), "tiny-dev", drift=False, events=5, say=lambda _: None)
 
 
 def test_busy_stack_is_refused(cfn: Any) -> None:
@@ -225,8 +226,9 @@ def test_status_reports_drift(cfn: Any) -> None:
             {"StackId": STACK_ID, "LogicalResourceId": "Cluster", "ResourceType": "AWS::ECS::Cluster",
              "StackResourceDriftStatus": "IN_SYNC", "Timestamp": T0}]})
         lines: list[str] = []
-        code = operations.status(FakeSession(cfn), "tiny-dev", drift=True, events=5, say=lines.append)
+        waits: list[float] = []
+        code = operations.status(stubbed(cfn, waits), "tiny-dev", drift=True, events=5, say=lines.append)
         stubber.assert_no_pending_responses()
-    assert code == 0
+    assert code == 0 and waits == [5]  # one poll while the detection ran
     assert lines[1] == "  termination protection: on"
     assert lines[-2:] == ["drift: DRIFTED, 1 resource(s)", "  MODIFIED  JobsQueue (AWS::SQS::Queue)"]

@@ -1,5 +1,6 @@
 """boto3 behind a small interface: sessions that honour AWS_PROFILE, AWS_REGION and AWS_ENDPOINT_URL like
-every AWS tool, and the CloudFormation and S3 calls fbc makes, with throttling retried.
+every AWS tool, throttled calls retried, and the CloudFormation calls fbc makes as named, typed methods of
+one class. Every wait (a back-off, a poll, a deadline) asks one Clock, which tests replace.
 
 Tests drive it against moto's server over HTTP, or swap the client for one with botocore's Stubber.
 """
@@ -11,56 +12,95 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from .diff import Replacement
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation.client import CloudFormationClient
+
 T = TypeVar("T")
 THROTTLING = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 POLL_SECONDS = float(os.environ.get("FBC_POLL_SECONDS", "5"))
 ATTEMPTS = 6  # throttled calls, with exponential back-off
+NO_CREDENTIALS = "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
 
 
 class DeployError(Exception):
     """A deploy problem with a message for the user (no traceback)."""
 
 
-def session(region: str) -> Any:
-    """A boto3 session in `region`. AWS_PROFILE and the credential chain are boto3's own; AWS_ENDPOINT_URL
-    is honoured by botocore for every client. AWS_REGION, if set, must agree with the spec."""
+@dataclass(frozen=True)
+class Clock:
+    """Time as the deploy operations see it: how long to wait between looks at a stack, what time it is
+    (for deadlines) and how to wait. The one thing tests replace so that nothing sleeps."""
+
+    poll_seconds: float = POLL_SECONDS
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+    def poll(self) -> None:
+        """Wait before looking again at something AWS is doing."""
+        self.sleep(self.poll_seconds)
+
+
+class Aws:
+    """One region's AWS as the deploy operations use it: clients, calls retried on throttling, and the clock."""
+
+    def __init__(self, sess: Any, clock: Clock | None = None) -> None:
+        self._session = sess
+        self.clock = clock or Clock()
+
+    def client(self, service: str) -> Any:
+        return self._session.client(service, config=Config(retries={"mode": "standard", "max_attempts": 8}))
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call an AWS API, backing off on throttling (polling loops call often, and CI runs in parallel)."""
+        for attempt in range(ATTEMPTS):
+            try:
+                return fn(*args, **kwargs)
+            except ClientError as exc:
+                if error_code(exc) not in THROTTLING or attempt == ATTEMPTS - 1:
+                    raise
+                self.clock.sleep(min(self.clock.poll_seconds, 0.5) * 2 ** attempt)
+            except NoCredentialsError:
+                raise DeployError(NO_CREDENTIALS) from None
+        raise AssertionError("unreachable")
+
+    def pages(self, fn: Callable[..., Any], *, token: str = "NextToken", **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Each page of a paginated call, fetched only when the one before is read (so a reader can stop
+        early). `token` is the service's name for the next page's token (ECS: nextToken)."""
+        while True:
+            page: dict[str, Any] = self.call(fn, **kwargs)
+            yield page
+            if not page.get(token):
+                return
+            kwargs = {**kwargs, token: page[token]}
+
+    @cached_property
+    def cloudformation(self) -> CloudFormation:
+        return CloudFormation(self)
+
+
+def connect(region: str, clock: Clock | None = None) -> Aws:
+    """AWS in `region`. AWS_PROFILE and the credential chain are boto3's own; AWS_ENDPOINT_URL is honoured by
+    botocore for every client. AWS_REGION, if set, must agree with the spec."""
     configured = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if configured and configured != region:
         raise DeployError(f"AWS_REGION is {configured}, but the spec deploys to {region}: unset AWS_REGION or "
                           f"change spec.region")
     try:
-        result = boto3.Session(region_name=region)
-        if result.get_credentials() is None:
-            raise DeployError("no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-                              "AWS_SECRET_ACCESS_KEY, or run where a role is available")
+        sess = boto3.Session(region_name=region)
+        if sess.get_credentials() is None:
+            raise DeployError(f"{NO_CREDENTIALS}, or run where a role is available")
     except BotoCoreError as exc:  # e.g. a profile that does not exist
         raise DeployError(str(exc)) from None
-    return result
-
-
-def client(sess: Any, service: str) -> Any:
-    return sess.client(service, config=Config(retries={"mode": "standard", "max_attempts": 8}))
-
-
-def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call an AWS API, backing off on throttling (polling loops call often, and CI runs in parallel)."""
-    for attempt in range(ATTEMPTS):
-        try:
-            return fn(*args, **kwargs)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] not in THROTTLING or attempt == ATTEMPTS - 1:
-                raise
-            time.sleep(min(POLL_SECONDS, 0.5) * 2 ** attempt)
-        except NoCredentialsError:
-            raise DeployError("no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-                              "AWS_SECRET_ACCESS_KEY") from None
-    raise AssertionError("unreachable")
+    return Aws(sess, clock)
 
 
 def error_code(exc: ClientError) -> str:
@@ -92,76 +132,141 @@ class Event:
     reason: str
 
 
-class CloudFormation:
-    def __init__(self, cfn: Any) -> None:
-        self.cfn = cfn
+@dataclass(frozen=True)
+class Change:
+    """A resource change of a change set."""
 
-    def describe(self, name: str) -> StackInfo | None:
+    action: str  # Add, Modify, Remove...; "" when CloudFormation gives none
+    logical_id: str
+    resource_type: str
+    replacement: Replacement | None  # CloudFormation's verdict for a Modify
+
+
+@dataclass(frozen=True)
+class ChangeSetState:
+    status: str  # CREATE_PENDING, CREATE_IN_PROGRESS, CREATE_COMPLETE or FAILED
+    reason: str
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True)
+class Resource:
+    logical_id: str
+    physical_id: str  # "" until it is created
+
+
+@dataclass(frozen=True)
+class Drift:
+    logical_id: str
+    resource_type: str
+    status: str  # IN_SYNC, MODIFIED, DELETED or NOT_CHECKED
+
+
+class CloudFormation:
+    """The CloudFormation calls fbc makes. `stack` is a name or, to follow one stack through a delete and a
+    re-create of the same name, its ID."""
+
+    def __init__(self, aws: Aws) -> None:
+        self._aws = aws
+        self._cfn: CloudFormationClient = aws.client("cloudformation")
+
+    def describe(self, stack: str) -> StackInfo | None:
+        """None when there is no such stack (or only a deleted one)."""
         try:
-            stacks = call(self.cfn.describe_stacks, StackName=name)["Stacks"]
+            stacks = self._aws.call(self._cfn.describe_stacks, StackName=stack)["Stacks"]
         except ClientError as exc:
             if "does not exist" in error_message(exc):
                 return None
             raise
-        stack = stacks[0]
-        if stack["StackStatus"] == "DELETE_COMPLETE":
+        found = stacks[0]
+        if found["StackStatus"] == "DELETE_COMPLETE":
             return None
         return StackInfo(
-            name=stack["StackName"], stack_id=stack["StackId"], status=stack["StackStatus"],
-            reason=stack.get("StackStatusReason", ""),
-            outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
-            parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])},
-            termination_protection=bool(stack.get("EnableTerminationProtection")))
+            name=found["StackName"], stack_id=found["StackId"], status=found["StackStatus"],
+            reason=found.get("StackStatusReason", ""),
+            outputs={o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])},
+            parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in found.get("Parameters", [])},
+            termination_protection=bool(found.get("EnableTerminationProtection")))
 
-    def template(self, name: str) -> dict[str, Any]:
-        body = call(self.cfn.get_template, StackName=name, TemplateStage="Original")["TemplateBody"]
+    def template(self, stack: str) -> dict[str, Any]:
+        """The deployed template, as it was sent (JSON or YAML text, or a document)."""
+        body: Any = self._aws.call(self._cfn.get_template, StackName=stack, TemplateStage="Original")["TemplateBody"]
         if isinstance(body, str):
             from cfnlint.decode import decode_str
 
             decoded, matches = decode_str(body)
             if decoded is None:
-                raise DeployError(f"cannot read the deployed template of {name}: {matches[0].message}")
+                raise DeployError(f"cannot read the deployed template of {stack}: {matches[0].message}")
             return dict(decoded)
         return dict(body)
 
-    def events(self, name: str, since: datetime) -> list[Event]:
-        """Events newer than `since`, oldest first."""
+    def events(self, stack: str, since: datetime) -> list[Event]:
+        """Events newer than `since`, oldest first (CloudFormation pages them newest first)."""
         out: list[Event] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"StackName": name, **({"NextToken": token} if token else {})}
-            page = call(self.cfn.describe_stack_events, **kwargs)
-            done = False
+        for page in self._aws.pages(self._cfn.describe_stack_events, StackName=stack):
             for raw in page["StackEvents"]:
                 if raw["Timestamp"] < since:
-                    done = True
-                    break
+                    return sorted(out, key=lambda e: e.timestamp)
                 out.append(Event(raw["EventId"], raw["Timestamp"], raw.get("LogicalResourceId", ""),
                                  raw.get("ResourceType", ""), raw.get("ResourceStatus", ""),
                                  raw.get("ResourceStatusReason", "")))
-            token = page.get("NextToken")
-            if done or not token:
-                break
         return sorted(out, key=lambda e: e.timestamp)
 
-    def change_set_changes(self, name: str, change_set: str) -> tuple[str, str, list[dict[str, Any]]]:
-        changes: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"StackName": name, "ChangeSetName": change_set,
-                                      **({"NextToken": token} if token else {})}
-            page = call(self.cfn.describe_change_set, **kwargs)
-            changes += [c["ResourceChange"] for c in page.get("Changes", []) if c.get("Type") == "Resource"]
-            token = page.get("NextToken")
-            if not token:
-                return page["Status"], page.get("StatusReason", ""), changes
+    def resources(self, stack: str) -> list[Resource]:
+        """The stack's resources; none once the stack is gone."""
+        try:
+            return [Resource(r["LogicalResourceId"], r.get("PhysicalResourceId", ""))
+                    for page in self._aws.pages(self._cfn.list_stack_resources, StackName=stack)
+                    for r in page.get("StackResourceSummaries", [])]
+        except ClientError:
+            return []
 
+    def create_change_set(self, stack: str, change_set: str, *, kind: str, parameters: list[dict[str, Any]],
+                          capabilities: list[str], tags: list[dict[str, str]], description: str,
+                          template: dict[str, str]) -> str:
+        """Create a change set (`kind` CREATE or UPDATE; `template` is TemplateBody or TemplateURL) and return
+        the stack's ID."""
+        created = self._aws.call(self._cfn.create_change_set, StackName=stack, ChangeSetName=change_set,
+                                 ChangeSetType=kind, Parameters=parameters, Capabilities=capabilities, Tags=tags,
+                                 Description=description, **template)
+        return created["StackId"]
 
-def pages(fn: Callable[..., dict[str, Any]], key: str, **kwargs: Any) -> Iterator[Any]:
-    token = None
-    while True:
-        page = call(fn, **kwargs, **({"NextToken": token} if token else {}))
-        yield from page.get(key, [])
-        token = page.get("NextToken")
-        if not token:
-            return
+    def change_set(self, stack: str, change_set: str) -> ChangeSetState:
+        """The change set's status and its resource changes (all pages)."""
+        changes: list[Change] = []
+        status, reason = "", ""
+        for page in self._aws.pages(self._cfn.describe_change_set, StackName=stack, ChangeSetName=change_set):
+            changes += [Change(c.get("Action", ""), c["LogicalResourceId"], c.get("ResourceType", ""),
+                               c.get("Replacement"))
+                        for c in (item["ResourceChange"] for item in page.get("Changes", [])
+                                  if item.get("Type") == "Resource")]
+            status, reason = page["Status"], page.get("StatusReason", "")
+        return ChangeSetState(status, reason, tuple(changes))
+
+    def execute_change_set(self, stack: str, change_set: str) -> None:
+        self._aws.call(self._cfn.execute_change_set, StackName=stack, ChangeSetName=change_set)
+
+    def delete_change_set(self, stack: str, change_set: str) -> None:
+        self._aws.call(self._cfn.delete_change_set, StackName=stack, ChangeSetName=change_set)
+
+    def delete(self, stack: str) -> None:
+        self._aws.call(self._cfn.delete_stack, StackName=stack)
+
+    def protect(self, stack: str, on: bool) -> None:
+        """Turn termination protection on or off."""
+        self._aws.call(self._cfn.update_termination_protection, StackName=stack, EnableTerminationProtection=on)
+
+    def detect_drift(self, stack: str) -> str:
+        """Start drift detection; returns its ID for drift_status."""
+        return self._aws.call(self._cfn.detect_stack_drift, StackName=stack)["StackDriftDetectionId"]
+
+    def drift_status(self, detection: str) -> tuple[str, str]:
+        """(detection status, the stack's drift status: UNKNOWN until detected)."""
+        result = self._aws.call(self._cfn.describe_stack_drift_detection_status, StackDriftDetectionId=detection)
+        return result["DetectionStatus"], result.get("StackDriftStatus", "UNKNOWN")
+
+    def drifts(self, stack: str) -> list[Drift]:
+        """Every resource's drift from the last detection."""
+        return [Drift(r["LogicalResourceId"], r["ResourceType"], r["StackResourceDriftStatus"])
+                for page in self._aws.pages(self._cfn.describe_stack_resource_drifts, StackName=stack)
+                for r in page.get("StackResourceDrifts", [])]

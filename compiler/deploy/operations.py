@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import re
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from ..build import Compiled
 from ..emit import MAX_INLINE_BYTES
-from .aws import POLL_SECONDS, CloudFormation, DeployError, Event, StackInfo, call, client, error_code, error_message
+from .aws import Aws, Change, CloudFormation, DeployError, Event, StackInfo, error_code, error_message
 from .diff import Replacement, TemplateDiff, diff_templates, with_change_set
 
 Say = Callable[[str], None]
@@ -100,17 +99,17 @@ def _allowed(spec: dict[str, Any], value: str) -> bool:
     return pattern is None or re.fullmatch(pattern, value) is not None
 
 
-def _template_location(sess: Any, target: Target, bucket: str | None, say: Say) -> dict[str, str]:
+def _template_location(aws: Aws, target: Target, bucket: str | None, say: Say) -> dict[str, str]:
     body = target.body
     if len(body.encode()) <= MAX_INLINE_BYTES:
         return {"TemplateBody": body}
     region = target.compiled.plan.region
-    s3 = client(sess, "s3")
     if bucket is None:
-        bucket = asset_bucket_name(sess, region)
+        bucket = asset_bucket_name(aws, region)
     key = f"{target.stack_name}/{hashlib.sha256(body.encode()).hexdigest()}.json"
     try:
-        call(s3.put_object, Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")
+        aws.call(aws.client("s3").put_object, Bucket=bucket, Key=key, Body=body.encode(),
+                 ContentType="application/json")
     except ClientError as exc:
         if error_code(exc) in ("NoSuchBucket", "404", "AccessDenied", "403"):
             raise DeployError(f"the template is {len(body.encode())} bytes, over the {MAX_INLINE_BYTES}-byte inline "
@@ -121,60 +120,59 @@ def _template_location(sess: Any, target: Target, bucket: str | None, say: Say) 
     return {"TemplateURL": f"https://{bucket}.s3.{region}.amazonaws.com/{key}"}
 
 
-def asset_bucket_name(sess: Any, region: str) -> str:
-    account = call(client(sess, "sts").get_caller_identity)["Account"]
+def asset_bucket_name(aws: Aws, region: str) -> str:
+    account = aws.call(aws.client("sts").get_caller_identity)["Account"]
     return f"fbc-assets-{account}-{region}"
 
 
-def _wait_change_set(cf: CloudFormation, name: str, change_set: str) -> tuple[bool, list[dict[str, Any]]]:
+def _wait_change_set(aws: Aws, name: str, change_set: str) -> tuple[bool, tuple[Change, ...]]:
     """(has changes, changes) once CloudFormation has computed the change set."""
     while True:
-        status, reason, changes = cf.change_set_changes(name, change_set)
-        if status == "CREATE_COMPLETE":
-            return True, changes
-        if status == "FAILED":
-            if any(phrase in reason for phrase in NO_CHANGES):
-                return False, []
-            raise DeployError(f"CloudFormation rejected the change set: {reason}")
-        time.sleep(POLL_SECONDS)
+        state = aws.cloudformation.change_set(name, change_set)
+        if state.status == "CREATE_COMPLETE":
+            return True, state.changes
+        if state.status == "FAILED":
+            if any(phrase in state.reason for phrase in NO_CHANGES):
+                return False, ()
+            raise DeployError(f"CloudFormation rejected the change set: {state.reason}")
+        aws.clock.poll()
 
 
-ChangeSet = tuple[str, str, bool, list[dict[str, Any]]]  # name, stack ID, has changes, the changes
+ChangeSet = tuple[str, str, bool, tuple[Change, ...]]  # name, stack ID, has changes, the changes
 
 
-def _change_set(cf: CloudFormation, sess: Any, target: Target, stack: StackInfo | None,
-                parameters: list[dict[str, Any]], bucket: str | None, say: Say) -> ChangeSet:
+def _change_set(aws: Aws, target: Target, stack: StackInfo | None, parameters: list[dict[str, Any]],
+                bucket: str | None, say: Say) -> ChangeSet:
     name = f"fbc-{datetime.now(UTC):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
-    kind = "UPDATE" if stack is not None and stack.status != "REVIEW_IN_PROGRESS" else "CREATE"
-    tags = [{"Key": k, "Value": v} for k, v in target.compiled.plan.tags]
-    created = call(cf.cfn.create_change_set, StackName=target.stack_name, ChangeSetName=name, ChangeSetType=kind,
-                   Parameters=parameters, Capabilities=CAPABILITIES, Tags=tags,
-                   Description=f"fbc {target.compiled.plan.profile}/{target.compiled.plan.environment}",
-                   **_template_location(sess, target, bucket, say))
-    stack_id = created["StackId"]  # follow the stack by ID: names are reused, IDs never
-    has_changes, changes = _wait_change_set(cf, stack_id, name)
+    plan = target.compiled.plan
+    stack_id = aws.cloudformation.create_change_set(  # follow the stack by ID: names are reused, IDs never
+        target.stack_name, name, kind="UPDATE" if stack is not None and stack.status != "REVIEW_IN_PROGRESS"
+        else "CREATE", parameters=parameters, capabilities=CAPABILITIES,
+        tags=[{"Key": k, "Value": v} for k, v in plan.tags], description=f"fbc {plan.profile}/{plan.environment}",
+        template=_template_location(aws, target, bucket, say))
+    has_changes, changes = _wait_change_set(aws, stack_id, name)
     return name, stack_id, has_changes, changes
 
 
-def _verdicts(changes: list[dict[str, Any]]) -> dict[str, Replacement]:
-    return {c["LogicalResourceId"]: c["Replacement"] for c in changes
-            if c.get("Action") == "Modify" and c.get("Replacement")}
+def _verdicts(changes: tuple[Change, ...]) -> dict[str, Replacement]:
+    return {c.logical_id: c.replacement for c in changes if c.action == "Modify" and c.replacement}
 
 
-def _summary(changes: list[dict[str, Any]]) -> list[str]:
+def _summary(changes: tuple[Change, ...]) -> list[str]:
     lines = []
-    for c in sorted(changes, key=lambda c: (c.get("Action", ""), c["LogicalResourceId"])):
-        replace = {"True": " [replace]", "Conditional": " [may replace]"}.get(c.get("Replacement", ""), "")
-        lines.append(f"  {c.get('Action', '?'):<7} {c['LogicalResourceId']} ({c.get('ResourceType', '')}){replace}")
+    for c in sorted(changes, key=lambda c: (c.action, c.logical_id)):
+        replace = {"True": " [replace]", "Conditional": " [may replace]"}.get(c.replacement or "", "")
+        lines.append(f"  {c.action or '?':<7} {c.logical_id} ({c.resource_type}){replace}")
     return lines
 
 
-def follow(cf: CloudFormation, name: str, since: datetime, total: int, say: Say, seen: set[str] | None = None,
+def follow(aws: Aws, name: str, since: datetime, total: int, say: Say, seen: set[str] | None = None,
            timeout: float = 7200) -> StackInfo | None:
     """Stream events with progress until the stack reaches a final state; None once it is deleted."""
+    cf = aws.cloudformation
     seen = set(seen or ())
     latest: dict[str, str] = {}
-    deadline = time.monotonic() + timeout
+    deadline = aws.clock.monotonic() + timeout
     while True:
         for event in cf.events(name, since):
             if event.event_id in seen:
@@ -187,9 +185,9 @@ def follow(cf: CloudFormation, name: str, since: datetime, total: int, say: Say,
         stack = cf.describe(name)
         if stack is None or not stack.status.endswith("_IN_PROGRESS"):
             return stack
-        if time.monotonic() > deadline:
+        if aws.clock.monotonic() > deadline:
             raise DeployError(f"{name} is still {stack.status} after {timeout:.0f}s; follow it with fbc status")
-        time.sleep(POLL_SECONDS)
+        aws.clock.poll()
 
 
 def _event_line(event: Event, done: int, total: int) -> str:
@@ -211,17 +209,17 @@ def _last_event_time(cf: CloudFormation, name: str) -> tuple[datetime, set[str]]
     return events[-1].timestamp, {e.event_id for e in events}
 
 
-def apply(sess: Any, target: Target, *, given: dict[str, str], assume_yes: bool, interactive: bool,
+def apply(aws: Aws, target: Target, *, given: dict[str, str], assume_yes: bool, interactive: bool,
           bucket: str | None, say: Say, confirm: Confirm) -> int:
     """Returns the exit code: 0 deployed or nothing to do, 1 failed or declined."""
-    cf = CloudFormation(client(sess, "cloudformation"))
+    cf = aws.cloudformation
     name = target.stack_name
     stack = cf.describe(name)
     if stack is not None and stack.status == "ROLLBACK_COMPLETE":
         say(f"{name} is ROLLBACK_COMPLETE: its creation failed and it cannot be updated; deleting it first")
         since, seen = _last_event_time(cf, stack.stack_id)
-        call(cf.cfn.delete_stack, StackName=stack.stack_id)
-        follow(cf, stack.stack_id, since, 0, say, seen)
+        cf.delete(stack.stack_id)
+        follow(aws, stack.stack_id, since, 0, say, seen)
         stack = None
     if stack is not None and busy(stack):
         raise DeployError(f"{name} is busy ({stack.status}); wait for it to finish (fbc status) and apply again")
@@ -234,7 +232,7 @@ def apply(sess: Any, target: Target, *, given: dict[str, str], assume_yes: bool,
         say(f"{name}: no changes")
         return 0
 
-    change_set, stack_id, has_changes, changes = _change_set(cf, sess, target, stack, parameters, bucket, say)
+    change_set, stack_id, has_changes, changes = _change_set(aws, target, stack, parameters, bucket, say)
     if not has_changes:
         _abandon(cf, stack_id, change_set, created=stack is None)
         say(f"{name}: no changes")
@@ -258,8 +256,8 @@ def apply(sess: Any, target: Target, *, given: dict[str, str], assume_yes: bool,
             return 1
 
     since, seen = _last_event_time(cf, stack_id)
-    call(cf.cfn.execute_change_set, StackName=stack_id, ChangeSetName=change_set)
-    final = follow(cf, stack_id, since, len(changes), say, seen)
+    cf.execute_change_set(stack_id, change_set)
+    final = follow(aws, stack_id, since, len(changes), say, seen)
     if final is None or final.status not in SUCCESS:
         status = final.status if final else "DELETED"
         say(f"{name}: {status}" + (f" ({final.reason})" if final and final.reason else ""))
@@ -270,7 +268,7 @@ def apply(sess: Any, target: Target, *, given: dict[str, str], assume_yes: bool,
             if status == "ROLLBACK_COMPLETE" else f"the stack is left {status}")
         return 1
     if target.compiled.plan.environment == "prod" and not final.termination_protection:
-        call(cf.cfn.update_termination_protection, StackName=stack_id, EnableTerminationProtection=True)
+        cf.protect(stack_id, True)
         say(f"{name}: termination protection on (prod)")
     say(f"{name}: {final.status}")
     for key, value in sorted(final.outputs.items()):
@@ -297,9 +295,9 @@ def _same_value(deployed: str | None, given: str) -> bool:
 
 def _abandon(cf: CloudFormation, name: str, change_set: str, *, created: bool) -> None:
     """Drop an unexecuted change set, and the empty REVIEW_IN_PROGRESS stack a first one created."""
-    call(cf.cfn.delete_change_set, StackName=name, ChangeSetName=change_set)
+    cf.delete_change_set(name, change_set)
     if created:
-        call(cf.cfn.delete_stack, StackName=name)
+        cf.delete(name)
 
 
 def _why(reasons: list[str]) -> str:
@@ -312,18 +310,17 @@ def _why(reasons: list[str]) -> str:
     return "; ".join(parts)
 
 
-def _risky(diff: TemplateDiff, changes: list[dict[str, Any]]) -> list[str]:
-    reasons = [f"removes {c['LogicalResourceId']}" for c in changes if c.get("Action") == "Remove"]
-    reasons += [f"replaces {c['LogicalResourceId']}" for c in changes
-                if c.get("Replacement") in ("True", "Conditional")]
+def _risky(diff: TemplateDiff, changes: tuple[Change, ...]) -> list[str]:
+    reasons = [f"removes {c.logical_id}" for c in changes if c.action == "Remove"]
+    reasons += [f"replaces {c.logical_id}" for c in changes if c.replacement in ("True", "Conditional")]
     reasons += [r for r in diff.risky if r.startswith("broadens")]
     return reasons
 
 
-def diff_against_stack(sess: Any, target: Target, given: dict[str, str], bucket: str | None,
+def diff_against_stack(aws: Aws, target: Target, given: dict[str, str], bucket: str | None,
                        say: Say) -> TemplateDiff:
     """Compare with the deployed stack; replacement verdicts come from a change set that is then deleted."""
-    cf = CloudFormation(client(sess, "cloudformation"))
+    cf = aws.cloudformation
     stack = cf.describe(target.stack_name)
     if stack is None or stack.status == "REVIEW_IN_PROGRESS":
         return diff_templates(None, target.template)
@@ -333,19 +330,19 @@ def diff_against_stack(sess: Any, target: Target, given: dict[str, str], bucket:
         return diff
     try:
         parameters = resolve_parameters(target.template, given, stack)
-        change_set, stack_id, has_changes, changes = _change_set(cf, sess, target, stack, parameters, bucket, say)
+        change_set, stack_id, has_changes, changes = _change_set(aws, target, stack, parameters, bucket, say)
     except (DeployError, ClientError) as exc:
         say(f"(replacement verdicts are from the offline table: {exc})")
         return diff
     try:
         return with_change_set(diff, _verdicts(changes)) if has_changes else diff
     finally:
-        call(cf.cfn.delete_change_set, StackName=stack_id, ChangeSetName=change_set)
+        cf.delete_change_set(stack_id, change_set)
 
 
-def destroy(sess: Any, name: str, *, prod: bool, assume_yes: bool, typed_name: str | None, interactive: bool,
+def destroy(aws: Aws, name: str, *, prod: bool, assume_yes: bool, typed_name: str | None, interactive: bool,
             say: Say, confirm: Confirm, prompt: Callable[[str], str]) -> int:
-    cf = CloudFormation(client(sess, "cloudformation"))
+    cf = aws.cloudformation
     stack = cf.describe(name)
     if stack is None:
         say(f"{name}: no such stack; nothing to destroy")
@@ -368,8 +365,8 @@ def destroy(sess: Any, name: str, *, prod: bool, assume_yes: bool, typed_name: s
             say("not deleted")
             return 1
     deployed = cf.template(stack.stack_id)
-    physical = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in _resources(cf, stack.stack_id)}
-    protected = _protected_databases(sess, deployed, physical)
+    physical = {r.logical_id: r.physical_id for r in cf.resources(stack.stack_id)}
+    protected = _protected_databases(aws, deployed, physical)
     if protected:
         # CloudFormation would delete everything else first and then fail on the database, leaving the stack
         # half gone in DELETE_FAILED: refuse before anything is touched. Turning protection off stays explicit.
@@ -378,13 +375,13 @@ def destroy(sess: Any, name: str, *, prod: bool, assume_yes: bool, typed_name: s
                           f"{protected[0]} --no-deletion-protection --apply-immediately), then destroy again: "
                           f"RDS still leaves a final snapshot")
     if stack.termination_protection:
-        call(cf.cfn.update_termination_protection, StackName=stack.stack_id, EnableTerminationProtection=False)
+        cf.protect(stack.stack_id, False)
         say(f"{name}: termination protection off")
-    _quiesce(sess, deployed, physical, say)
+    _quiesce(aws, deployed, physical, say)
     kept = _kept_after_delete(deployed)
     since, seen = _last_event_time(cf, stack.stack_id)
-    call(cf.cfn.delete_stack, StackName=stack.stack_id)
-    final = follow(cf, stack.stack_id, since, len(_resources(cf, stack.stack_id)), say, seen)
+    cf.delete(stack.stack_id)
+    final = follow(aws, stack.stack_id, since, len(cf.resources(stack.stack_id)), say, seen)
     if final is not None and final.status != "DELETE_COMPLETE":
         say(f"{name}: {final.status} {final.reason}")
         for failure in _failures(cf, stack.stack_id, since):
@@ -400,7 +397,7 @@ def destroy(sess: Any, name: str, *, prod: bool, assume_yes: bool, typed_name: s
     return 0
 
 
-def _protected_databases(sess: Any, template: dict[str, Any], physical: dict[str, str]) -> list[str]:
+def _protected_databases(aws: Aws, template: dict[str, Any], physical: dict[str, str]) -> list[str]:
     """RDS instances of the stack that refuse deletion (the template says so and the instance agrees)."""
     found = []
     for logical_id, resource in sorted(template.get("Resources", {}).items()):
@@ -409,7 +406,7 @@ def _protected_databases(sess: Any, template: dict[str, Any], physical: dict[str
         if resource.get("Properties", {}).get("DeletionProtection") is not True:
             continue
         try:
-            live = call(client(sess, "rds").describe_db_instances, DBInstanceIdentifier=physical[logical_id])
+            live = aws.call(aws.client("rds").describe_db_instances, DBInstanceIdentifier=physical[logical_id])
             protected = bool(live["DBInstances"][0].get("DeletionProtection"))
         except ClientError:
             protected = True  # cannot tell: trust the template
@@ -418,7 +415,7 @@ def _protected_databases(sess: Any, template: dict[str, Any], physical: dict[str
     return found
 
 
-def _quiesce(sess: Any, template: dict[str, Any], physical: dict[str, str], say: Say) -> None:
+def _quiesce(aws: Aws, template: dict[str, Any], physical: dict[str, str], say: Say) -> None:
     """Stop what CloudFormation does not own but its resources' deletes wait for: a Pipe's standalone tasks
     keep the cluster, its capacity providers and the task security group in use (ClusterContainsTasks,
     "capacity provider is in use", DependencyViolation), and a running Pipe starts more."""
@@ -426,7 +423,7 @@ def _quiesce(sess: Any, template: dict[str, Any], physical: dict[str, str], say:
     for logical_id in sorted(k for k, r in resources.items() if r.get("Type") == "AWS::Pipes::Pipe"):
         if physical.get(logical_id):
             try:
-                call(client(sess, "pipes").stop_pipe, Name=physical[logical_id])
+                aws.call(aws.client("pipes").stop_pipe, Name=physical[logical_id])
                 say(f"stopped pipe {physical[logical_id]}: no new tasks")
             except ClientError as exc:
                 say(f"could not stop pipe {physical[logical_id]} ({error_code(exc)}); deleting anyway")
@@ -434,29 +431,22 @@ def _quiesce(sess: Any, template: dict[str, Any], physical: dict[str, str], say:
         cluster = physical.get(logical_id)
         if not cluster:
             continue
-        ecs = client(sess, "ecs")
-        tasks: list[str] = []
-        token = ""
-        while True:  # ECS pages with nextToken (not CloudFormation's NextToken)
-            page = call(ecs.list_tasks, cluster=cluster, desiredStatus="RUNNING", **({"nextToken": token} if token
-                                                                                    else {}))
-            tasks += page.get("taskArns", [])
-            token = page.get("nextToken", "")
-            if not token:
-                break
+        ecs = aws.client("ecs")
+        tasks = [arn for page in aws.pages(ecs.list_tasks, token="nextToken", cluster=cluster, desiredStatus="RUNNING")
+                 for arn in page.get("taskArns", [])]
         if not tasks:
             continue
         say(f"stopping {len(tasks)} running task(s) in {cluster} so the cluster can be deleted")
         for task in tasks:
-            call(ecs.stop_task, cluster=cluster, task=task, reason="fbc destroy")
+            aws.call(ecs.stop_task, cluster=cluster, task=task, reason="fbc destroy")
         # A task gets its stop timeout (120 s on Spot) to finish its step and release its execution.
-        deadline = time.monotonic() + TASK_STOP_WAIT
-        while time.monotonic() < deadline:
-            described = [t for start in range(0, len(tasks), 100) for t in call(
+        deadline = aws.clock.monotonic() + TASK_STOP_WAIT
+        while aws.clock.monotonic() < deadline:
+            described = [t for start in range(0, len(tasks), 100) for t in aws.call(
                 ecs.describe_tasks, cluster=cluster, tasks=tasks[start:start + 100]).get("tasks", [])]
             if all(t.get("lastStatus") == "STOPPED" for t in described):
                 break
-            time.sleep(POLL_SECONDS)
+            aws.clock.poll()
 
 
 def _kept_after_delete(template: dict[str, Any]) -> list[str]:
@@ -472,15 +462,8 @@ def _kept_after_delete(template: dict[str, Any]) -> list[str]:
     return kept
 
 
-def _resources(cf: CloudFormation, name: str) -> list[Any]:
-    try:
-        return list(call(cf.cfn.list_stack_resources, StackName=name).get("StackResourceSummaries", []))
-    except ClientError:
-        return []
-
-
-def status(sess: Any, name: str, *, drift: bool, events: int, say: Say) -> int:
-    cf = CloudFormation(client(sess, "cloudformation"))
+def status(aws: Aws, name: str, *, drift: bool, events: int, say: Say) -> int:
+    cf = aws.cloudformation
     stack = cf.describe(name)
     if stack is None:
         say(f"{name}: not deployed")
@@ -498,50 +481,50 @@ def status(sess: Any, name: str, *, drift: bool, events: int, say: Say) -> int:
             reason = f"  {event.reason}" if event.reason else ""
             say(f"  {event.timestamp:%Y-%m-%d %H:%M:%S} {event.status:<20} {event.logical_id}{reason}")
     if drift:
-        return _drift(cf, name, say)
+        return _drift(aws, name, say)
     return 0
 
 
-def _drift(cf: CloudFormation, name: str, say: Say) -> int:
-    detection = call(cf.cfn.detect_stack_drift, StackName=name)["StackDriftDetectionId"]
+def _drift(aws: Aws, name: str, say: Say) -> int:
+    cf = aws.cloudformation
+    detection = cf.detect_drift(name)
     while True:
-        result = call(cf.cfn.describe_stack_drift_detection_status, StackDriftDetectionId=detection)
-        if result["DetectionStatus"] != "DETECTION_IN_PROGRESS":
+        detection_status, stack_drift = cf.drift_status(detection)
+        if detection_status != "DETECTION_IN_PROGRESS":
             break
-        time.sleep(POLL_SECONDS)
-    drifted = [r for r in call(cf.cfn.describe_stack_resource_drifts, StackName=name)["StackResourceDrifts"]
-               if r.get("StackResourceDriftStatus") not in ("IN_SYNC", "NOT_CHECKED")]
-    say(f"drift: {result.get('StackDriftStatus', 'UNKNOWN')}" + (f", {len(drifted)} resource(s)" if drifted else ""))
+        aws.clock.poll()
+    drifted = [d for d in cf.drifts(name) if d.status not in ("IN_SYNC", "NOT_CHECKED")]
+    say(f"drift: {stack_drift}" + (f", {len(drifted)} resource(s)" if drifted else ""))
     for item in drifted:
-        say(f"  {item['StackResourceDriftStatus']:<9} {item['LogicalResourceId']} ({item['ResourceType']})")
+        say(f"  {item.status:<9} {item.logical_id} ({item.resource_type})")
     return 0
 
 
-def bootstrap(sess: Any, region: str, bucket: str | None, say: Say) -> str:
+def bootstrap(aws: Aws, region: str, bucket: str | None, say: Say) -> str:
     """The bucket for templates over the inline limit: encrypted, private, TLS only, old uploads expire."""
-    s3 = client(sess, "s3")
-    name = bucket or asset_bucket_name(sess, region)
+    s3 = aws.client("s3")
+    name = bucket or asset_bucket_name(aws, region)
     try:
         kwargs: dict[str, Any] = {"Bucket": name}
         if region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        call(s3.create_bucket, **kwargs)
+        aws.call(s3.create_bucket, **kwargs)
         say(f"created s3://{name}")
     except ClientError as exc:
         if error_code(exc) != "BucketAlreadyOwnedByYou":
             raise DeployError(f"cannot create bucket {name}: {error_message(exc)}") from None
         say(f"s3://{name} exists; making sure it is configured")
-    call(s3.put_public_access_block, Bucket=name, PublicAccessBlockConfiguration={
+    aws.call(s3.put_public_access_block, Bucket=name, PublicAccessBlockConfiguration={
         "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-    call(s3.put_bucket_encryption, Bucket=name, ServerSideEncryptionConfiguration={
+    aws.call(s3.put_bucket_encryption, Bucket=name, ServerSideEncryptionConfiguration={
         "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]})
-    call(s3.put_bucket_lifecycle_configuration, Bucket=name, LifecycleConfiguration={"Rules": [
+    aws.call(s3.put_bucket_lifecycle_configuration, Bucket=name, LifecycleConfiguration={"Rules": [
         {"ID": "expire-templates", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 30}}]})
     if os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://"):
         # A local emulator over plain HTTP would be locked out by a TLS-only policy; AWS itself is HTTPS only.
         say("endpoint is plain HTTP (a local emulator): TLS-only bucket policy not set")
         return name
-    call(s3.put_bucket_policy, Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+    aws.call(s3.put_bucket_policy, Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
         "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
         "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
