@@ -13,7 +13,7 @@ FLOWBUILDER_EXECUTION_ID; Pipes already deleted the message. Claim, run, exit; a
 ignored: the task exits 0. With
 FLOWBUILDER_WORKER_MAX_RUNNING (the spec's scaling max) the claim is admitted only while fewer executions
 hold a live lease; a refused task exits at once, and admitted tasks keep claiming queued executions until
-none is left (engine.claim_bounded explains why nothing is stranded). On SIGTERM (Fargate Spot's two-minute
+none is left (leases.claim_bounded explains why nothing is stranded). On SIGTERM (Fargate Spot's two-minute
 warning) the current step finishes, the execution is released and sent to the queue again.
 
 Both modes stop an execution that runs past FLOWBUILDER_WORKER_TIMEOUT (engine.Limits.timeout).
@@ -37,7 +37,7 @@ from ..db.session import migrate, sessions
 from ..executions import send
 from ..queue import Message, Queue
 from ..secrets import load_database_url
-from ..workflows import engine
+from ..workflows import engine, leases
 from .protection import ScaleInProtection, protection_minutes
 
 log = logging.getLogger("flowbuilder.worker")
@@ -81,7 +81,7 @@ def once(settings: Settings) -> int:
     factory = sessions(settings.database_url, settings.db_secret_arn)
     owner, limits, bound = _owner(), _limits(settings), settings.worker_max_running
     if bound > 0:
-        refusal = engine.claim_bounded(factory, execution_id, owner, limits.lease_seconds, bound)
+        refusal = leases.claim_bounded(factory, execution_id, owner, limits.lease_seconds, bound)
         if refusal == "deferred":  # Pipes deleted the message; a running task claims it when it is done
             log.info("execution %s: deferred (%d executions running, the limit)", execution_id, bound)
             return 0
@@ -104,7 +104,7 @@ def _drain(factory: sessionmaker[Session], queue: Queue, owner: str, limits: eng
     """An admitted task: run the oldest queued executions, under the limit, until none is queued. Their own
     messages, if still coming, find them finished or busy."""
     while not stop.is_set():
-        execution_id = engine.claim_next(factory, owner, limits.lease_seconds, bound)
+        execution_id = leases.claim_next(factory, owner, limits.lease_seconds, bound)
         if execution_id is None:
             return
         outcome = engine.execute(factory, execution_id, owner, limits, stop.is_set)

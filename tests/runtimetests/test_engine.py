@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from flowbuilder.runtime.db.models import Execution, StepRun, Workflow, now
 from flowbuilder.runtime.db.session import migrate, sessions
-from flowbuilder.runtime.workflows import engine, http
+from flowbuilder.runtime.workflows import engine, http, leases
 
 from .conftest import Sink, two_steps
 
@@ -62,9 +62,9 @@ def test_redelivered_execution_resumes_after_its_last_finished_step(database_url
 def test_a_live_lease_keeps_others_out_and_a_finished_execution_is_not_rerun(database_url: str,
                                                                               sink: Sink) -> None:
     factory, execution_id = _execution(database_url, two_steps(sink.url))
-    assert engine.claim(factory, execution_id, "w1", 60) is None  # type: ignore[arg-type]
-    assert engine.claim(factory, execution_id, "w2", 60) == "busy"  # type: ignore[arg-type]
-    engine.release(factory, execution_id, "w1")  # type: ignore[arg-type]
+    assert leases.claim(factory, execution_id, "w1", 60) is None  # type: ignore[arg-type]
+    assert leases.claim(factory, execution_id, "w2", 60) == "busy"  # type: ignore[arg-type]
+    leases.release(factory, execution_id, "w1")  # type: ignore[arg-type]
     assert engine.run(factory, execution_id, "w2", engine.Limits(allowlist=LOCAL)) == "succeeded"  # type: ignore[arg-type]
     assert engine.run(factory, execution_id, "w3", engine.Limits(allowlist=LOCAL)) == "finished"  # type: ignore[arg-type]
     assert engine.run(factory, "no-such-id", "w3", engine.Limits(allowlist=LOCAL)) == "missing"  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from conftest import json_server
 from flowbuilder.runtime.db import session as db_session
 from flowbuilder.runtime.db.models import Execution, StepRun, now
-from flowbuilder.runtime.workflows import engine
+from flowbuilder.runtime.workflows import engine, leases
 
 from .conftest import seed, start_worker, worker_env
 
@@ -143,14 +143,14 @@ def test_a_worker_that_cannot_renew_loses_its_lease_after_one_lease_and_stops(
         database_url: str, far_end: FarEnd, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     factory, (execution_id,) = seed(database_url, call_then_shape(far_end.url), 1)
-    renew = engine.renew
+    renew = leases.renew
 
     def dropped(sessions: Any, execution: str, owner: str, lease: int) -> bool:
         if owner == "first":
             raise OperationalError("UPDATE executions", {}, Exception("server closed the connection"))
         return renew(sessions, execution, owner, lease)
 
-    monkeypatch.setattr(engine, "renew", dropped)
+    monkeypatch.setattr(leases, "renew", dropped)
     outcomes: list[str] = []
     first = threading.Thread(target=lambda: outcomes.append(engine.run(factory, execution_id, "first", _limits())))
     first.start()
@@ -173,7 +173,7 @@ def test_a_worker_that_cannot_renew_loses_its_lease_after_one_lease_and_stops(
 def test_a_renew_that_fails_briefly_keeps_the_lease(database_url: str, far_end: FarEnd,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     factory, (execution_id,) = seed(database_url, call_then_shape(far_end.url), 1)
-    renew, failures = engine.renew, [2]
+    renew, failures = leases.renew, [2]
 
     def flaky(*args: Any) -> bool:
         if failures[0]:
@@ -181,14 +181,14 @@ def test_a_renew_that_fails_briefly_keeps_the_lease(database_url: str, far_end: 
             raise OperationalError("UPDATE executions", {}, Exception("connection reset"))
         return renew(*args)
 
-    monkeypatch.setattr(engine, "renew", flaky)
+    monkeypatch.setattr(leases, "renew", flaky)
     outcomes: list[str] = []
     first = threading.Thread(target=lambda: outcomes.append(engine.run(factory, execution_id, "first", _limits())))
     first.start()
     assert far_end.arrived[1].wait(30)
     for _ in range(8):  # two leases' worth of attempts to take it over, all refused
         time.sleep(LEASE / 4)
-        assert engine.claim(factory, execution_id, "second", LEASE) == "busy"
+        assert leases.claim(factory, execution_id, "second", LEASE) == "busy"
     far_end.open()
     first.join(30)
     assert outcomes == ["succeeded"] and failures == [0]
@@ -214,13 +214,13 @@ def test_when_a_step_row_exists_already_the_stored_output_wins(database_url: str
 def test_an_expired_lease_is_neither_renewed_nor_released_nor_finished(database_url: str) -> None:
     factory, (execution_id,) = seed(database_url, {"steps": [{"type": "transform", "name": "t",
                                                               "expression": "input"}]}, 1)
-    assert engine.claim(factory, execution_id, "first", 60) is None
+    assert leases.claim(factory, execution_id, "first", 60) is None
     with factory.begin() as session:  # its holder stalled: the lease ran out, nobody has taken it yet
         session.execute(update(Execution).where(Execution.id == execution_id)
                         .values(lease_expires_at=now() - timedelta(seconds=1)))
-    assert not engine.renew(factory, execution_id, "first", 60)
-    assert not engine.release(factory, execution_id, "first")
-    assert not engine._finish(factory, execution_id, "first", "succeeded", {"x": 1}, None)
+    assert not leases.renew(factory, execution_id, "first", 60)
+    assert not leases.release(factory, execution_id, "first")
+    assert not leases.finish(factory, execution_id, "first", "succeeded", {"x": 1}, None)
     assert engine._record(factory, execution_id, "first", 60, "t", 0, "succeeded", {"x": 1}, None) is None
     found = _execution(factory, execution_id)
     assert (found.state, found.output, found.lease_owner) == ("running", None, "first")
@@ -234,12 +234,12 @@ def test_lease_times_are_the_databases_clock_not_the_hosts(database_url: str,
         pytest.skip("SQLite is a file on one host: its clock is the only one")
     factory, (execution_id,) = seed(database_url, {"steps": [{"type": "transform", "name": "t",
                                                               "expression": "input"}]}, 1)
-    assert engine.claim(factory, execution_id, "first", 60) is None
+    assert leases.claim(factory, execution_id, "first", 60) is None
     fast = now() + timedelta(seconds=90)  # a host whose clock is 90 s ahead sees that lease as long expired
-    for module in (db_session, engine):  # wherever the host's clock is read
+    for module in (db_session, leases):  # wherever the host's clock is read
         monkeypatch.setattr(module, "now", lambda: fast, raising=False)
-    assert engine.claim(factory, execution_id, "second", 60) == "busy"
-    assert engine.renew(factory, execution_id, "first", 60)
+    assert leases.claim(factory, execution_id, "second", 60) == "busy"
+    assert leases.renew(factory, execution_id, "first", 60)
     with factory() as session:
         expires = session.scalar(select(Execution.lease_expires_at).where(Execution.id == execution_id))
     assert expires is not None and abs((expires - now()).total_seconds() - 60) < 5  # not 150
