@@ -7,9 +7,9 @@ Constraints that JSON Schema cannot express live in compiler/checks/.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -264,60 +264,55 @@ class Alerts(Model):
                               description="Address subscribed to the alert topic (confirms by email).")
 
 
-# --- Environment overlays: the same shapes, every field optional (Copilot's environments block). ----------
+# --- Environment overlays: the base's fields, every one optional (Copilot's environments block). ------------
 
-class ScalingOverlay(Model):
-    """Scaling fields to override in one environment."""
-
-    min: int | None = Field(None, ge=0, le=1000, description="Fewest running tasks.")
-    max: int | None = Field(None, ge=1, le=1000, description="Most running tasks.")
-    target_cpu: int | None = Field(None, ge=1, le=100, description="Average CPU utilisation (%) to track.")
-    target_memory: int | None = Field(None, ge=1, le=100, description="Average memory utilisation (%) to "
-                                                                      "track.")
-
-
-class ServiceOverlay(Model):
-    """Service fields to override in one environment."""
-
-    image: ImageUri | None = Field(None, description="Container image to run in this environment.")
-    cpu: FARGATE_CPU | None = Field(None, description="Fargate CPU units (1024 = 1 vCPU).")
-    memory: int | None = Field(None, ge=512, le=122880, description="Memory in MiB.")
-    env: dict[EnvName, str] | None = Field(None, description="Environment variables merged over the base.")
-    secrets: dict[EnvName, SecretRef] | None = Field(None, description="Secret references merged over the "
-                                                                       "base.")
-    command: list[str] | None = Field(None, min_length=1, description="Overrides the image's command.")
-    public: bool | None = Field(None, description="Web services: reachable from the internet.")
-    health_check: HttpPath | None = Field(None, description="Web services: health check path.")
-    timeout: Duration(1, 43200) | None = Field(  # type: ignore[valid-type]
-        None, description="Workers: longest time one execution may take.")
-    concurrency: int | None = Field(None, ge=1, le=100, description="Workers: executions per task at once.")
-    scaling: ScalingOverlay | None = Field(None, description="Scaling fields to override.")
+def partial(name: str, doc: str, fields: dict[str, type[Model]], *, nested: dict[str, type[Model]] | None = None,
+            described: dict[str, str] | None = None) -> type[Model]:
+    """An overlay model: the named fields of their base models, each optional (None keeps the base's value),
+    with the base's type, constraints and description, so an overlay accepts exactly what the base accepts and
+    cannot drift from it. `nested` gives a model-valued field its own overlay; `described` rewords a field whose
+    overlay means more than a replacement (maps merge over the base)."""
+    made: dict[str, Any] = {}
+    for field, base in fields.items():
+        info = base.model_fields[field]
+        inner: Any = (nested or {}).get(field) or (
+            Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation)
+        made[field] = (inner | None, Field(None, description=(described or {}).get(field, info.description)))
+    return create_model(name, __base__=Model, __doc__=doc, **made)
 
 
-class QueueOverlay(Model):
-    """Queue fields to override in one environment."""
-
-    visibility_timeout: Duration(0, 43200) | None = Field(  # type: ignore[valid-type]
-        None, description="How long a received message stays hidden (0 to 12h).")
-    retention: Duration(60, 14 * 86400) | None = Field(  # type: ignore[valid-type]
-        None, description="How long SQS keeps a message (60s to 14d).")
-    delay: Duration(0, 900) | None = Field(None, description="Delivery delay (0 to 15m).")  # type: ignore[valid-type]
+def _lower(text: str | None) -> str:
+    return (text or "")[:1].lower() + (text or "")[1:]
 
 
-class ScheduleOverlay(Model):
-    """Schedule fields to override in one environment."""
-
-    enabled: bool | None = Field(None, description="Turn the schedule on or off in this environment.")
-    cron: str | None = Field(None, description="AWS cron expression (six fields).")
-    rate: str | None = Field(None, description="AWS rate expression.")
-    timezone: str | None = Field(None, description="IANA time zone.")
-    input: dict[str, Any] | None = Field(None, description="JSON object merged over the base input.")
-
-
-class DatabaseOverlay(Model):
-    """Database fields to override in one environment."""
-
-    storage: int | None = Field(None, ge=20, le=65536, description="Allocated storage in GiB.")
+if TYPE_CHECKING:  # mypy sees the overlays as models; their fields are only ever dumped and merged
+    ScalingOverlay: TypeAlias = Model
+    ServiceOverlay: TypeAlias = Model
+    QueueOverlay: TypeAlias = Model
+    ScheduleOverlay: TypeAlias = Model
+    DatabaseOverlay: TypeAlias = Model
+else:
+    ScalingOverlay = partial("ScalingOverlay", "Scaling fields to override in one environment.",
+                             dict.fromkeys(("min", "max", "target_cpu", "target_memory"), WebScaling))
+    ServiceOverlay = partial(
+        "ServiceOverlay", "Service fields to override in one environment.",
+        {**dict.fromkeys(("image", "cpu", "memory", "env", "secrets", "command"), ServiceBase),
+         "public": WebService, "health_check": WebService, "timeout": WorkerService,
+         "concurrency": WorkerService, "scaling": WebService},
+        nested={"scaling": ScalingOverlay},
+        described={"image": "Container image to run in this environment.",
+                   "env": "Environment variables merged over the base.",
+                   "secrets": "Secret references merged over the base.",
+                   **{field: f"{kind}: {_lower(base.model_fields[field].description)}" for field, kind, base in (
+                       ("public", "Web services", WebService), ("health_check", "Web services", WebService),
+                       ("timeout", "Workers", WorkerService), ("concurrency", "Workers", WorkerService))}})
+    QueueOverlay = partial("QueueOverlay", "Queue fields to override in one environment.",
+                           dict.fromkeys(("visibility_timeout", "retention", "delay"), Queue))
+    ScheduleOverlay = partial("ScheduleOverlay", "Schedule fields to override in one environment.",
+                              dict.fromkeys(("enabled", "cron", "rate", "timezone", "input"), Schedule),
+                              described={"input": "JSON object merged over the base input."})
+    DatabaseOverlay = partial("DatabaseOverlay", "Database fields to override in one environment.",
+                              {"storage": Database})
 
 
 class Environment(Model):

@@ -136,3 +136,24 @@ def test_builtin_profiles_match_their_schema() -> None:
     for name in ("standard", "ultra"):
         data = load.load_file(REPO / "profiles" / f"{name}.yaml").data
         assert [e.message for e in validator.iter_errors(data)] == []
+
+
+def test_environment_overlays_accept_exactly_what_their_base_fields_accept() -> None:
+    """Overlays are derived (spec.partial), not hand-copied: each overlay field's schema is its base field's,
+    made optional, so an environment can neither set what the base refuses nor be refused what it allows."""
+    from flowbuilder.compiler import spec
+
+    def shape(model: type, field: str) -> Any:
+        node = model.model_json_schema(by_alias=False)["properties"][field]
+        node = {k: v for k, v in node.items() if k not in ("description", "default", "examples", "title")}
+        options = node.pop("anyOf", None)
+        return next(o for o in options if o != {"type": "null"}) if options else node
+
+    pairs = [(spec.ServiceOverlay, spec.ServiceBase, f) for f in ("image", "cpu", "memory", "command")]
+    pairs += [(spec.ServiceOverlay, spec.WorkerService, f) for f in ("timeout", "concurrency")]
+    pairs += [(spec.ScalingOverlay, spec.WebScaling, f) for f in ("min", "max", "target_cpu", "target_memory")]
+    pairs += [(spec.QueueOverlay, spec.Queue, f) for f in ("visibility_timeout", "retention", "delay")]
+    pairs += [(spec.DatabaseOverlay, spec.Database, "storage")]
+    for overlay, base, field in pairs:
+        assert shape(overlay, field) == shape(base, field), (overlay.__name__, field)
+        assert overlay.model_fields[field].default is None
