@@ -121,34 +121,32 @@ class Queue(Model):
                                     description="The dead-letter queue and its redrive policy.")
 
 
-class WebScaling(Model):
-    """Task count bounds and target tracking of a web service."""
+class Scaling(Model):
+    """Task count bounds and target tracking, shared by web services and workers (which differ in min)."""
 
-    min: int = Field(1, ge=0, le=1000, description="Fewest running tasks.")
-    max: int = Field(1, ge=1, le=1000, description="Most running tasks.")
-    target_cpu: int = Field(70, ge=1, le=100, description="Average CPU utilisation (%) to track.")
-    target_memory: int = Field(80, ge=1, le=100, description="Average memory utilisation (%) to track.")
-
-    @model_validator(mode="after")
-    def _bounds(self) -> WebScaling:
-        _check_bounds(self.min, self.max)
-        return self
-
-
-class WorkerScaling(Model):
-    """Task count bounds of a worker; with min 0 it scales to zero on an empty queue."""
-
-    min: int = Field(0, ge=0, le=1000, description="Fewest running tasks; 0 scales to zero when the queue "
-                                                   "is empty.")
+    min: int = Field(0, ge=0, le=1000, description="Fewest running tasks.")
     max: int = Field(1, ge=1, le=1000, description="Most running tasks.")
     target_cpu: int = Field(70, ge=1, le=100, description="Average CPU utilisation (%) to track between min "
                                                           "and max.")
     target_memory: int = Field(80, ge=1, le=100, description="Average memory utilisation (%) to track.")
 
     @model_validator(mode="after")
-    def _bounds(self) -> WorkerScaling:
+    def _bounds(self) -> Scaling:
         _check_bounds(self.min, self.max)
         return self
+
+
+class WebScaling(Scaling):
+    """Task count bounds and target tracking of a web service."""
+
+    min: int = Field(1, ge=0, le=1000, description="Fewest running tasks.")
+
+
+class WorkerScaling(Scaling):
+    """Task count bounds of a worker; with min 0 it scales to zero on an empty queue."""
+
+    min: int = Field(0, ge=0, le=1000, description="Fewest running tasks; 0 scales to zero when the queue "
+                                                   "is empty.")
 
 
 def _check_bounds(low: int, high: int) -> None:
@@ -293,7 +291,7 @@ if TYPE_CHECKING:  # mypy sees the overlays as models; their fields are only eve
     DatabaseOverlay: TypeAlias = Model
 else:
     ScalingOverlay = partial("ScalingOverlay", "Scaling fields to override in one environment.",
-                             dict.fromkeys(("min", "max", "target_cpu", "target_memory"), WebScaling))
+                             dict.fromkeys(("min", "max", "target_cpu", "target_memory"), Scaling))
     ServiceOverlay = partial(
         "ServiceOverlay", "Service fields to override in one environment.",
         {**dict.fromkeys(("image", "cpu", "memory", "env", "secrets", "command"), ServiceBase),

@@ -151,7 +151,7 @@ def test_environment_overlays_accept_exactly_what_their_base_fields_accept() -> 
 
     pairs = [(spec.ServiceOverlay, spec.ServiceBase, f) for f in ("image", "cpu", "memory", "command")]
     pairs += [(spec.ServiceOverlay, spec.WorkerService, f) for f in ("timeout", "concurrency")]
-    pairs += [(spec.ScalingOverlay, spec.WebScaling, f) for f in ("min", "max", "target_cpu", "target_memory")]
+    pairs += [(spec.ScalingOverlay, spec.Scaling, f) for f in ("min", "max", "target_cpu", "target_memory")]
     pairs += [(spec.QueueOverlay, spec.Queue, f) for f in ("visibility_timeout", "retention", "delay")]
     pairs += [(spec.DatabaseOverlay, spec.Database, "storage")]
     for overlay, base, field in pairs:
