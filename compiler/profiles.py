@@ -18,7 +18,7 @@ from .diagnostics import Diagnostic, Invalid, MarkIndex, finalize
 from .merge import deep_merge, rebase_index
 from .model_errors import diagnostics_from
 from .scalars import Name
-from .spec import Model
+from .spec import ApiVersion, Model
 
 BUILTIN = ("standard", "ultra")
 
@@ -86,7 +86,7 @@ class ProfileMetadata(Model):
 class Profile(Model):
     """A resolved profile: base spec with one environment's overlay applied."""
 
-    api_version: Literal["flowbuilder.dev/v1alpha1"] = Field(description="Version of this format.")
+    api_version: ApiVersion = Field(description="Version of this format.")
     kind: Literal["Profile"] = Field(description="Always Profile.")
     metadata: ProfileMetadata = Field(description="Name and description.")
     extends: str | None = Field(None, description="A built-in profile name or a path to extend.")

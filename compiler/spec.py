@@ -7,7 +7,7 @@ Constraints that JSON Schema cannot express live in compiler/checks/.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic.alias_generators import to_camel
@@ -28,7 +28,8 @@ from .scalars import (
     SecretRef,
 )
 
-API_VERSION = "flowbuilder.dev/v1alpha1"
+ApiVersion = Literal["flowbuilder.dev/v1alpha1"]  # of the spec and of profiles; said once
+API_VERSION: str = get_args(ApiVersion)[0]
 FARGATE_CPU = Literal[256, 512, 1024, 2048, 4096, 8192, 16384]
 
 
@@ -344,7 +345,7 @@ class AppSpec(Model):
 class App(Model):
     """A Flow Builder application (flowbuilder.yaml)."""
 
-    api_version: Literal["flowbuilder.dev/v1alpha1"] = Field(description="Version of this spec format.")
+    api_version: ApiVersion = Field(description="Version of this spec format.")
     kind: Literal["App"] = Field(description="Kind of document; always App.")
     metadata: Metadata = Field(description="Name and labels of the application.")
     spec: AppSpec = Field(description="Services, queues, schedules and database of the application.")

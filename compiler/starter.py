@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 
 from .scalars import NAME_PATTERN
+from .spec import API_VERSION
 
 STARTER = """\
 # yaml-language-server: $schema=./flowbuilder.schema.json
 # Flow Builder application spec. Validate with `fbc validate`; reference: `fbc schema`.
-apiVersion: flowbuilder.dev/v1alpha1
+apiVersion: {api_version}
 kind: App
 metadata:
   name: {name}
@@ -65,4 +66,4 @@ def starter(name: str, region: str, account: str) -> str:
         raise ValueError(f"--account {account!r} is not a 12-digit AWS account ID")
     if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]", region):
         raise ValueError(f"--region {region!r} is not an AWS region such as us-east-1")
-    return STARTER.format(name=name, region=region, account=account)
+    return STARTER.format(api_version=API_VERSION, name=name, region=region, account=account)
