@@ -30,6 +30,9 @@ from .scalars import (
 
 ApiVersion = Literal["flowbuilder.dev/v1alpha1"]  # of the spec and of profiles; said once
 API_VERSION: str = get_args(ApiVersion)[0]
+# The spec's maps of named entries: what environments override by name and what logical IDs are made from.
+# A new kind of entry is added here, to AppSpec and to Environment (a test checks the three agree).
+NAMED_KINDS = ("services", "queues", "schedules")
 FARGATE_CPU = Literal[256, 512, 1024, 2048, 4096, 8192, 16384]
 
 

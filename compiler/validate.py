@@ -16,7 +16,7 @@ from .checks import CheckContext, run_checks
 from .diagnostics import Diagnostic, Path, finalize
 from .merge import deep_merge
 from .model_errors import diagnostics_from
-from .spec import App
+from .spec import NAMED_KINDS, App
 
 if TYPE_CHECKING:  # profiles load only when a profile is chosen
     from .profiles import ResolvedProfile
@@ -49,7 +49,7 @@ def environment_data(data: dict[str, Any], environment: str) -> dict[str, Any]:
     """
     spec = {k: v for k, v in data["spec"].items() if k != "environments"}
     overlay = dict(data["spec"].get("environments", {}).get(environment) or {})
-    for kind in ("services", "queues", "schedules"):
+    for kind in NAMED_KINDS:
         if isinstance(overlay.get(kind), dict):
             overlay[kind] = {k: v for k, v in overlay[kind].items() if k in (spec.get(kind) or {})}
     return {**data, "spec": deep_merge(spec, overlay)}

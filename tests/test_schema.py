@@ -157,3 +157,14 @@ def test_environment_overlays_accept_exactly_what_their_base_fields_accept() -> 
     for overlay, base, field in pairs:
         assert shape(overlay, field) == shape(base, field), (overlay.__name__, field)
         assert overlay.model_fields[field].default is None
+
+
+def test_every_named_map_of_the_spec_is_a_named_kind_with_an_overlay() -> None:
+    """spec.NAMED_KINDS drives logical-ID checks, overlay targets and environment merging: a new map of
+    named entries in AppSpec must be listed there and have its overlay in Environment."""
+    from flowbuilder.compiler import spec
+
+    named = {name for name, info in spec.AppSpec.model_fields.items()
+             if name != "environments" and getattr(info.annotation, "__origin__", None) is dict}
+    assert named == set(spec.NAMED_KINDS)
+    assert named <= set(spec.Environment.model_fields)

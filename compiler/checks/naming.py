@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from ..diagnostics import Diagnostic
 from ..naming import GLOBAL_IDS, logical_ids
+from ..spec import NAMED_KINDS
 from .context import CheckContext
 
 MAX_QUEUE_NAME = 80
@@ -31,8 +32,8 @@ def queue_name_lengths(ctx: CheckContext) -> Iterator[Diagnostic]:
 def logical_id_collisions(ctx: CheckContext) -> Iterator[Diagnostic]:
     spec = ctx.app.spec
     owners: dict[str, tuple[str, str]] = {}
-    for kind, entries in (("services", spec.services), ("queues", spec.queues), ("schedules", spec.schedules)):
-        for name in entries:
+    for kind in NAMED_KINDS:
+        for name in getattr(spec, kind):
             for logical_id in logical_ids(kind, name):
                 if logical_id in GLOBAL_IDS:
                     yield Diagnostic(f"becomes the CloudFormation logical ID '{logical_id}', which the stack "

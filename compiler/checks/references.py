@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 
 from ..diagnostics import Diagnostic, Path
 from ..model_errors import did_you_mean
-from ..spec import WebService, WorkerService
+from ..spec import NAMED_KINDS, WebService, WorkerService
 from .context import CheckContext
 
 RESERVED_ENV_PREFIXES = ("AWS_", "ECS_", "FLOWBUILDER_")  # set by AWS or by the runtime contract
@@ -30,11 +30,10 @@ def unused_queues(ctx: CheckContext) -> Iterator[Diagnostic]:
 
 def overlay_targets_exist(ctx: CheckContext) -> Iterator[Diagnostic]:
     spec = ctx.app.spec
-    known: dict[str, Mapping[str, object]] = {
-        "services": spec.services, "queues": spec.queues, "schedules": spec.schedules}
+    known: dict[str, Mapping[str, object]] = {kind: getattr(spec, kind) for kind in NAMED_KINDS}
     for env_name, env in spec.environments.items():
-        for kind, overlays in (("services", env.services), ("queues", env.queues), ("schedules", env.schedules)):
-            for name in overlays:
+        for kind in NAMED_KINDS:
+            for name in getattr(env, kind):
                 if name not in known[kind]:
                     yield Diagnostic(f"overrides {kind[:-1]} '{name}', which spec.{kind} does not define"
                                      f"{did_you_mean(name, known[kind])}",
