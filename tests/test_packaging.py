@@ -31,7 +31,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_contains_packages_schema_and_profiles(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"flowbuilder/schema/flowbuilder.schema.json", "flowbuilder/profiles/standard.yaml",
-            "flowbuilder/profiles/ultra.yaml", "flowbuilder/compiler/cli.py",
+            "flowbuilder/profiles/ultra.yaml", "flowbuilder/compiler/cli/__init__.py",
             "flowbuilder/runtime/__init__.py"} <= names
     assert not any(n.startswith(("tests/", "compiler/", "schema/")) for n in names)
     packaged = zipfile.ZipFile(wheel).read("flowbuilder/schema/flowbuilder.schema.json").decode("utf-8")

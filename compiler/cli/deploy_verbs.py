@@ -1,0 +1,170 @@
+"""The verbs that work on a stack in AWS: diff, apply, destroy, status, bootstrap."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from .common import EXIT_USAGE, options, reported, spec_options
+
+if TYPE_CHECKING:
+    from ..deploy.aws import Aws
+    from ..deploy.operations import Target
+    from ..spec import App
+
+_STACK_NAME = click.option("--stack-name", help="CloudFormation stack name (default <app>-<env>).")
+# Which stack destroy and status act on.
+STACK_OPTIONS = options(spec_options(profile=False), _STACK_NAME)
+# What apply and diff send: the spec, its stack, and the template's parameters, images and bucket.
+DEPLOY_OPTIONS = options(
+    spec_options(), _STACK_NAME,
+    click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+                 help="A template parameter (repeatable), e.g. VpcId=vpc-0abc."),
+    click.option("--image", "images", multiple=True, metavar="SERVICE=URI",
+                 help="Image of a service (repeatable); 'runtime' for the runtime roles."),
+    click.option("--bucket", help="S3 bucket for templates over 51,200 bytes (default: fbc bootstrap's)."))
+
+
+def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: expected NAME=VALUE", param_hint=flag)
+        out[key] = value
+    return out
+
+
+def _target(spec_file: str, profile: str, environment: str, stack_name: str | None) -> Target:
+    from ..build import compile_spec
+    from ..deploy.operations import Target
+
+    compiled = compile_spec(spec_file, profile, environment)
+    return Target(compiled, stack_name or compiled.plan.stack_name)
+
+
+def _given(target: Target, params: tuple[str, ...], images: tuple[str, ...]) -> dict[str, str]:
+    """--param NAME=VALUE and --image SERVICE=URI as the template's parameters."""
+    from ..deploy.operations import image_parameters
+
+    return {**_pairs(params, "--param"), **image_parameters(target.compiled, _pairs(images, "--image"))}
+
+
+def _app(spec_file: str) -> App:
+    """The spec as written (no environment merged): for its name and region."""
+    from ..diagnostics import Invalid
+    from ..validate import validate_file
+
+    result = validate_file(spec_file)
+    if result.app is None:
+        raise Invalid(result.diagnostics)
+    return result.app
+
+
+def _stack(spec_file: str, environment: str, stack_name: str | None) -> tuple[str, str]:
+    """(the stack's name, its region)."""
+    from ..naming import stack_name as default_stack_name
+
+    app = _app(spec_file)
+    return stack_name or default_stack_name(app.metadata.name, environment), app.spec.region
+
+
+def _aws(region: str) -> Aws:
+    from ..deploy.aws import connect
+
+    return connect(region)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty() and os.environ.get("CI") != "true"
+
+
+def _confirm(question: str) -> bool:
+    return click.confirm(question, default=False)
+
+
+@click.command()
+@DEPLOY_OPTIONS
+@click.option("--against", default="deployed", show_default=True, metavar="deployed|FILE",
+              help="Compare with the deployed stack, or offline with a template file.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def diff(spec_file: str, profile: str, environment: str, stack_name: str | None, params: tuple[str, ...],
+         images: tuple[str, ...], bucket: str | None, against: str, fmt: str) -> None:
+    """Show what apply would change. Exit 0: no differences, 1: differences, 2: error (as kubectl diff)."""
+    from ..deploy.diff import diff_templates, render_json, render_text, use_colour
+    from ..deploy.operations import diff_against_stack
+
+    with reported(failed=EXIT_USAGE):  # 1 means "differences"
+        target = _target(spec_file, profile, environment, stack_name)
+        if against == "deployed":
+            result = diff_against_stack(_aws(target.compiled.plan.region), target, _given(target, params, images),
+                                        bucket, lambda line: click.echo(line, err=True))
+        else:
+            from cfnlint.decode import decode
+
+            old, matches = decode(against)
+            if old is None:
+                raise ValueError(f"{against}: not a CloudFormation template ({matches[0].message if matches else ''})")
+            result = diff_templates(dict(old), target.template)
+        click.echo(render_json(result) if fmt == "json" else render_text(result, use_colour()))
+    sys.exit(0 if result.empty else 1)
+
+
+@click.command()
+@DEPLOY_OPTIONS
+@click.option("--yes", "-y", "assume_yes", is_flag=True, help="Do not ask; required in CI for risky changes.")
+def apply(spec_file: str, profile: str, environment: str, stack_name: str | None, params: tuple[str, ...],
+          images: tuple[str, ...], bucket: str | None, assume_yes: bool) -> None:
+    """Build, create a change set, confirm what is risky, deploy and follow it to the end."""
+    from ..deploy.operations import apply as run
+
+    with reported():
+        target = _target(spec_file, profile, environment, stack_name)
+        code = run(_aws(target.compiled.plan.region), target, given=_given(target, params, images),
+                   assume_yes=assume_yes, interactive=_interactive(), bucket=bucket, say=click.echo, confirm=_confirm)
+    sys.exit(code)
+
+
+@click.command()
+@STACK_OPTIONS
+@click.option("--yes", "-y", "assume_yes", is_flag=True, help="Do not ask (CI).")
+@click.option("--confirm-stack", metavar="NAME", help="prod without a terminal: the stack's name, typed.")
+def destroy(spec_file: str, environment: str, stack_name: str | None, assume_yes: bool,
+            confirm_stack: str | None) -> None:
+    """Delete the stack (prod asks you to type its name)."""
+    from ..deploy.operations import destroy as run
+
+    with reported():
+        name, region = _stack(spec_file, environment, stack_name)
+        code = run(_aws(region), name, prod=environment == "prod", assume_yes=assume_yes, typed_name=confirm_stack,
+                   interactive=_interactive(), say=click.echo, confirm=_confirm, prompt=lambda q: click.prompt(q))
+    sys.exit(code)
+
+
+@click.command()
+@STACK_OPTIONS
+@click.option("--drift", is_flag=True, help="Also detect drift from the template (takes a while).")
+@click.option("--events", default=10, show_default=True, help="How many recent events to show.")
+def status(spec_file: str, environment: str, stack_name: str | None, drift: bool, events: int) -> None:
+    """Stack state, outputs, last events, and drift if asked. Exit 1 when not deployed."""
+    from ..deploy.operations import status as run
+
+    with reported():
+        name, region = _stack(spec_file, environment, stack_name)
+        code = run(_aws(region), name, drift=drift, events=events, say=click.echo)
+    sys.exit(code)
+
+
+@click.command()
+@spec_options(profile=False, env=False)
+@click.option("--bucket", help="Bucket name (default fbc-assets-<account>-<region>).")
+def bootstrap(spec_file: str, bucket: str | None) -> None:
+    """Create the S3 bucket that templates over CloudFormation's inline limit are uploaded to."""
+    from ..deploy.operations import bootstrap as run
+
+    with reported():
+        region = _app(spec_file).spec.region
+        run(_aws(region), region, bucket, click.echo)
