@@ -8,10 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
+from botocore.exceptions import ClientError
+from click.testing import CliRunner
 
 from conftest import CORPUS, REPO, run_fbc, run_fbc_process
 from flowbuilder.compiler.cli import cli
+from flowbuilder.compiler.cli.common import reported
 
 VERBS = sorted(cli.commands)
 
@@ -121,3 +125,26 @@ def test_schema_output_is_written_atomically(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert json.loads(out.read_text("utf-8"))["title"] == "Flow Builder application (flowbuilder.yaml)"
     assert [p.name for p in out.parent.iterdir()] == ["schema.json"]  # no temporary file left behind
+
+
+REFUSED = ClientError({"Error": {"Code": "ValidationError", "Message": "Template format error"}}, "CreateStack")
+
+
+@pytest.mark.parametrize(("error", "failed", "expected"), [
+    (OSError("spec.yaml: No such file or directory"), 1, (2, "fbc: spec.yaml: No such file or directory\n")),
+    (ValueError("first line\nsecond line"), 1, (2, "fbc: first line\n")),  # one line, always
+    (REFUSED, 1, (1, "fbc: AWS: ValidationError: Template format error\n")),
+    (REFUSED, 2, (2, "fbc: AWS: ValidationError: Template format error\n")),  # diff: 1 means differences
+    (KeyError("bug"), 1, None),  # a bug is main's to report (internal error, exit 3)
+])
+def test_one_error_mapper_for_every_verb(error: Exception, failed: int, expected: tuple[int, str] | None) -> None:
+    @click.command()
+    def verb() -> None:
+        with reported(failed=failed):
+            raise error
+
+    result = CliRunner().invoke(verb, [])
+    if expected is None:
+        assert isinstance(result.exception, KeyError)
+    else:
+        assert (result.exit_code, result.stderr) == expected

@@ -232,3 +232,31 @@ def test_status_reports_drift(cfn: Any) -> None:
     assert code == 0 and waits == [5]  # one poll while the detection ran
     assert lines[1] == "  termination protection: on"
     assert lines[-2:] == ["drift: DRIFTED, 1 resource(s)", "  MODIFIED  JobsQueue (AWS::SQS::Queue)"]
+
+
+def test_follow_gives_up_at_its_deadline_by_the_clock_it_was_given(cfn: Any) -> None:
+    times = iter([0.0, 7201.0])  # when following starts, then after the first look
+    aws = Aws(FakeSession(cfn), Clock(monotonic=lambda: next(times), sleep=lambda _: None))
+    with Stubber(cfn) as stubber:
+        stubber.add_response("describe_stack_events", events(event(1, "tiny-dev", STACK, "UPDATE_IN_PROGRESS")))
+        stubber.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"))
+        with pytest.raises(DeployError, match=r"^tiny-dev is still UPDATE_IN_PROGRESS after 7200s; follow it with fbc"):
+            operations.follow(aws, "tiny-dev", T0, 1, say=lambda _: None)
+        stubber.assert_no_pending_responses()
+
+
+def test_pages_follow_the_services_token_and_stop_when_the_reader_does() -> None:
+    calls: list[dict[str, Any]] = []
+
+    def list_tasks(**kwargs: Any) -> dict[str, Any]:  # ECS's spelling: nextToken
+        calls.append(kwargs)
+        n = int(kwargs.get("nextToken", 0))
+        return {"taskArns": [f"task-{n}"], **({"nextToken": str(n + 1)} if n < 2 else {})}
+
+    aws = Aws(FakeSession(None))
+    assert [arn for page in aws.pages(list_tasks, token="nextToken", cluster="c") for arn in page["taskArns"]] == [
+        "task-0", "task-1", "task-2"]
+    assert calls == [{"cluster": "c"}, {"cluster": "c", "nextToken": "1"}, {"cluster": "c", "nextToken": "2"}]
+    calls.clear()
+    next(aws.pages(list_tasks, token="nextToken", cluster="c"))
+    assert len(calls) == 1  # a page is fetched only when it is read
