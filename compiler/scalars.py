@@ -137,6 +137,10 @@ PATTERN_HELP = {
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)]
+# An image in Amazon ECR, in parts: Lambda runs only these (checks/images.py), and a task's execution role may
+# pull only its repository (emit/tasks.py).
+ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/"
+                       r"(?P<repository>[^:@]+)(?P<ref>[:@].+)?$")
 ImageUri = Annotated[str, StringConstraints(pattern=IMAGE_PATTERN, max_length=512)]
 Region = Annotated[str, StringConstraints(pattern=REGION_PATTERN)]
 HttpPath = Annotated[str, StringConstraints(pattern=PATH_PATTERN, max_length=1024)]

@@ -6,14 +6,13 @@ Lambda (function-url) puts their images under the same rule, and Lambda's memory
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from ..diagnostics import Diagnostic, Path
+from ..scalars import ECR_IMAGE
 from ..spec import WebService
 from .context import CheckContext
 
-ECR_IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/")
 LAMBDA_MAX_MEMORY = 10240
 
 
@@ -39,8 +38,8 @@ def lambda_images_in_ecr(ctx: CheckContext) -> Iterator[Diagnostic]:
         if match is None:
             yield Diagnostic(f"'{image}' is run by {user}, and Lambda runs only images in Amazon ECR "
                              f"(<account>.dkr.ecr.{region}.amazonaws.com/<repository>:<tag>)", path=path)
-        elif match.group(2) != region:
-            yield Diagnostic(f"image is in ECR region {match.group(2)}, but {user} runs in {region}; Lambda "
+        elif match.group("region") != region:
+            yield Diagnostic(f"image is in ECR region {match.group('region')}, but {user} runs in {region}; Lambda "
                              f"pulls only from its own region", path=path)
 
 

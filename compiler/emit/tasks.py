@@ -12,10 +12,8 @@ from troposphere import applicationautoscaling as aas
 
 from .. import contract
 from ..plan import ServicePlan
+from ..scalars import ECR_IMAGE
 from .stack import Stack, arn, log_group, role, skip_checks, statement
-
-ECR_IMAGE = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/"
-                       r"(?P<repository>[^:@]+)(?P<ref>[:@].+)?$")
 
 
 def runs_on_ecs(stack: Stack, service: ServicePlan) -> bool:
