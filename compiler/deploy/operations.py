@@ -145,9 +145,9 @@ def _change_set(aws: Aws, target: Target, stack: StackInfo | None, parameters: l
                 bucket: str | None, say: Say) -> ChangeSet:
     name = f"fbc-{datetime.now(UTC):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
     plan = target.compiled.plan
+    kind = "UPDATE" if stack is not None and stack.status != "REVIEW_IN_PROGRESS" else "CREATE"
     stack_id = aws.cloudformation.create_change_set(  # follow the stack by ID: names are reused, IDs never
-        target.stack_name, name, kind="UPDATE" if stack is not None and stack.status != "REVIEW_IN_PROGRESS"
-        else "CREATE", parameters=parameters, capabilities=CAPABILITIES,
+        target.stack_name, name, kind=kind, parameters=parameters, capabilities=CAPABILITIES,
         tags=[{"Key": k, "Value": v} for k, v in plan.tags], description=f"fbc {plan.profile}/{plan.environment}",
         template=_template_location(aws, target, bucket, say))
     has_changes, changes = _wait_change_set(aws, stack_id, name)
