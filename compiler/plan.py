@@ -48,7 +48,9 @@ class ServicePlan:
     cpu: int
     memory: int
     env: tuple[tuple[str, str], ...]  # user environment, sorted
-    secrets: tuple[tuple[str, str], ...]  # (variable, reference as written), sorted
+    # (variable, reference) for every secret its containers get: the runtime's (runtime roles), then its own;
+    # each part sorted, '${env}' replaced
+    secrets: tuple[tuple[str, str], ...]
     stop_timeout: int
     scaling_min: int
     scaling_max: int
@@ -195,7 +197,9 @@ def make_plan(app: App, profile: ResolvedProfile, environment: str) -> Plan:
             image=s.image or spec.runtime.image,
             image_parameter="RuntimeImage" if s.runtime else f"{pascal(s_name)}Image",
             command=tuple(s.command) if s.command else None, cpu=s.cpu, memory=s.memory,
-            env=tuple(sorted(s.env.items())), secrets=_secrets(s.secrets, environment),
+            env=tuple(sorted(s.env.items())),
+            secrets=(_secrets(spec.runtime.secrets, environment) if s.runtime else ())
+            + _secrets(s.secrets, environment),
             stop_timeout=s.stop_timeout, scaling_min=s.scaling.min, scaling_max=s.scaling.max,
             target_cpu=s.scaling.target_cpu, target_memory=s.scaling.target_memory,
         )

@@ -32,8 +32,7 @@ def lambda_environment(stack: Stack, service: ServicePlan) -> dict[str, Any]:
     """The container environment, with secret references for the runtime to resolve (Lambda has no
     Secrets field) and the Web Adapter's settings for images that are not the runtime."""
     env = dict(role_environment(stack, service, on_lambda=True))
-    runtime = list(stack.plan.runtime_secrets) if service.role else []
-    for name, reference in runtime + list(service.secrets):
+    for name, reference in service.secrets:
         env[f"{contract.SECRET_REF_PREFIX}{name}"] = reference
     if service.role is None and service.port is not None:
         env["AWS_LWA_PORT"] = str(service.port)
@@ -102,9 +101,7 @@ def emit(stack: Stack) -> None:
     assert stack.database is not None
     for service in stack.plan.web_services:
         statements = queue_statements(stack, service)
-        references = ([ref for _, ref in stack.plan.runtime_secrets] if service.role else [])
-        references += [ref for _, ref in service.secrets]
-        statements += _read_secrets(references)
+        statements += _read_secrets([ref for _, ref in service.secrets])
         if service.role is not None:
             statements += stack.database.read_statements
         handler = contract.LAMBDA_HANDLERS["api"] if service.role == "api" else None

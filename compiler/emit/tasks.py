@@ -78,16 +78,6 @@ def role_environment(stack: Stack, service: ServicePlan, *, on_lambda: bool) -> 
     return env + list(service.env)
 
 
-def service_secrets(stack: Stack, service: ServicePlan) -> list[str]:
-    runtime = [ref for _, ref in stack.plan.runtime_secrets] if service.role else []
-    return runtime + [ref for _, ref in service.secrets]
-
-
-def secret_variables(stack: Stack, service: ServicePlan) -> list[tuple[str, str]]:
-    runtime = list(stack.plan.runtime_secrets) if service.role else []
-    return runtime + list(service.secrets)
-
-
 def queue_statements(stack: Stack, service: ServicePlan) -> list[dict[str, Any]]:
     """What the runtime role does with its queue, and nothing more."""
     plan = stack.plan
@@ -149,8 +139,8 @@ def task_definition(stack: Stack, service: ServicePlan) -> None:
     image = image_parameter(stack, service)
     logs_group = log_group(stack, f"{service.id}LogGroup")
     assert stack.database is not None
-    secrets = [(name, secret_reference(ref)[0]) for name, ref in secret_variables(stack, service)]
-    inject = secret_statements("ReadSecrets", service_secrets(stack, service))
+    secrets = [(name, secret_reference(ref)[0]) for name, ref in service.secrets]
+    inject = secret_statements("ReadSecrets", [ref for _, ref in service.secrets])
     if service.role is not None:
         secrets += stack.database.container_secrets
         inject += stack.database.inject_statements
