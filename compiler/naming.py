@@ -59,3 +59,8 @@ def pascal(name: str) -> str:
 def logical_ids(kind: str, name: str) -> list[str]:
     base = pascal(name)
     return [base + suffix for suffix in KIND_SUFFIXES[kind]]
+
+
+def queue_name(app: str, environment: str, queue: str, *, dead_letter: bool, fifo: bool) -> str:
+    """The physical SQS name the compiler gives a queue (validation checks its length against SQS's 80)."""
+    return f"{app}-{environment}-{queue}{'-dlq' if dead_letter else ''}{'.fifo' if fifo else ''}"

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import contract
-from .checks.naming import queue_name
-from .naming import pascal, stack_name
+from .naming import pascal, queue_name, stack_name
 from .profiles import ProfileSpec, ResolvedProfile
 from .scalars import ENV_PLACEHOLDER
 from .spec import PRODUCTION_ENVIRONMENTS, App, WebService, WorkerService
@@ -219,8 +218,7 @@ def make_plan(app: App, profile: ResolvedProfile, environment: str) -> Plan:
         )
         for sc_name, sc in sorted(spec.schedules.items())
     )
-    runtime_queues = sorted({s.queue for s in spec.services.values()
-                             if isinstance(s, WorkerService) and s.runtime == "worker"})
+    runtime_queues = spec.runtime_queues()
     tags = tuple(sorted({**app.metadata.labels, "app": name, "environment": environment,
                          "profile": profile.name, "managed-by": "flowbuilder"}.items()))
     return Plan(

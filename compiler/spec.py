@@ -344,6 +344,12 @@ class AppSpec(Model):
     environments: dict[Name, Environment] = Field(
         default_factory=dict, description="Per-environment overrides (dev, staging, prod, ...).")
 
+    def runtime_queues(self) -> list[str]:
+        """The queues runtime workers consume, sorted: where the API and the scheduler send executions (the
+        plan takes the one there may be; validation refuses more than one)."""
+        return sorted({s.queue for s in self.services.values()
+                       if isinstance(s, WorkerService) and s.runtime == "worker"})
+
 
 class App(Model):
     """A Flow Builder application (flowbuilder.yaml)."""

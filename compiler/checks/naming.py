@@ -5,16 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..diagnostics import Diagnostic
-from ..naming import GLOBAL_IDS, logical_ids
+from ..naming import GLOBAL_IDS, logical_ids, queue_name
 from ..spec import NAMED_KINDS
 from .context import CheckContext
 
 MAX_QUEUE_NAME = 80
-
-
-def queue_name(app: str, environment: str, queue: str, *, dead_letter: bool, fifo: bool) -> str:
-    """The physical SQS name the compiler gives a queue."""
-    return f"{app}-{environment}-{queue}{'-dlq' if dead_letter else ''}{'.fifo' if fifo else ''}"
 
 
 def queue_name_lengths(ctx: CheckContext) -> Iterator[Diagnostic]:

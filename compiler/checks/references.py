@@ -58,8 +58,7 @@ def runtime_roles(ctx: CheckContext) -> Iterator[Diagnostic]:
     """The API and the scheduler send executions to the queue the runtime workers consume: there must be
     exactly one such queue."""
     spec = ctx.app.spec
-    worker_queues = sorted({s.queue for s in spec.services.values()
-                            if isinstance(s, WorkerService) and s.runtime == "worker"})
+    worker_queues = spec.runtime_queues()
     if len(worker_queues) > 1:
         yield Diagnostic(f"runtime workers consume {len(worker_queues)} queues ({', '.join(worker_queues)}); the API "
                          f"and the scheduler send executions to one: give every runtime worker the same queue",
