@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import troposphere
 
 from build_helpers import MATRIX, SPECS, compiled, resources, template
 from conftest import REPO, run_fbc, run_fbc_process
 from flowbuilder.compiler import contract
 from flowbuilder.compiler.build import compile_spec
+from flowbuilder.compiler.emit.tags import TAGGABLE
 from flowbuilder.compiler.naming import GLOBAL_IDS, KIND_SUFFIXES, pascal
 from flowbuilder.compiler.spec import App
 
@@ -305,24 +305,30 @@ def test_encryption_at_rest_and_tags_everywhere(spec: str, profile: str, env: st
     expected = {"app": compiled(spec, profile, env).plan.app, "environment": env, "profile": profile,
                 "managed-by": "flowbuilder"}
     for name, resource in doc["Resources"].items():
-        cls = _resource_class(resource["Type"])
-        if "Tags" not in cls.props:
+        if resource["Type"] not in TAGGABLE:
             continue
         tags = resource["Properties"]["Tags"]
         found = tags if isinstance(tags, dict) else {t["Key"]: t["Value"] for t in tags}
         assert expected.items() <= found.items(), name
 
 
-def _resource_class(kind: str) -> Any:
-    import importlib
-    import pkgutil
+def test_the_taggable_types_are_what_cloudformations_schemas_say() -> None:
+    """emit/tags.py's explicit list against the resource schemas of the pinned cfn-lint, for every type the
+    test matrix emits: taggable exactly when the schema has a Tags property, in the schema's shape."""
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
-    for module_info in pkgutil.iter_modules(troposphere.__path__):
-        module = importlib.import_module(f"troposphere.{module_info.name}")
-        for value in vars(module).values():
-            if getattr(value, "resource_type", None) == kind:
-                return value
-    raise LookupError(kind)
+    emitted = {r["Type"] for m in MATRIX for r in template(*m)["Resources"].values()}
+    assert set(TAGGABLE) <= emitted, "listed but never emitted: " + ", ".join(sorted(set(TAGGABLE) - emitted))
+    wrong = []
+    for kind in sorted(emitted):
+        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", kind).schema
+        prop = schema["properties"].get("Tags")
+        if prop is not None and schema.get("tagging", {}).get("taggable") is False:
+            prop = None
+        shape = None if prop is None else "list" if prop.get("type") == "array" else "map"
+        if TAGGABLE.get(kind) != shape:
+            wrong.append(f"{kind}: schema says {shape}, tags.py says {TAGGABLE.get(kind)}")
+    assert not wrong, "\n".join(wrong)
 
 
 @pytest.mark.parametrize(("spec", "profile", "env"), MATRIX, ids=["-".join(m) for m in MATRIX])
