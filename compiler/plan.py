@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import contract
+from .decisions import Decisions, decide
 from .naming import pascal, queue_name, stack_name
 from .profiles import ProfileSpec, ResolvedProfile
 from .scalars import ENV_PLACEHOLDER
@@ -99,6 +100,7 @@ class Plan:
     environment: str
     profile: str
     policy: ProfileSpec  # the profile's resolved settings (frozen pydantic data)
+    decisions: Decisions  # what the profile decides, explicitly: everything downstream reads these
     region: str
     stack_name: str
     description: str
@@ -129,7 +131,7 @@ class Plan:
     @property
     def worker_mode(self) -> str:
         """poll (a long-polling service) or once (one task per message)."""
-        return contract.WORKER_MODES[self.policy.workers.dispatch]
+        return self.decisions.worker_mode
 
     def contract_environment(self, role: str | None, service: ServicePlan | None,
                              queue_url: Callable[[str], Any]) -> list[tuple[str, Any]]:
@@ -222,7 +224,8 @@ def make_plan(app: App, profile: ResolvedProfile, environment: str) -> Plan:
     tags = tuple(sorted({**app.metadata.labels, "app": name, "environment": environment,
                          "profile": profile.name, "managed-by": "flowbuilder"}.items()))
     return Plan(
-        app=name, environment=environment, profile=profile.name, policy=profile.spec, region=spec.region,
+        app=name, environment=environment, profile=profile.name, policy=profile.spec, decisions=decide(profile.spec),
+        region=spec.region,
         stack_name=stack_name(name, environment),
         description=(app.metadata.description or f"Flow Builder application {name}")[:900],
         tags=tags, runtime_image=spec.runtime.image, runtime_env=tuple(sorted(spec.runtime.env.items())),

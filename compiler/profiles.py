@@ -14,7 +14,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from . import load
-from .diagnostics import Diagnostic, Invalid, MarkIndex, finalize
+from .decisions import refusals
+from .diagnostics import Invalid, MarkIndex, finalize
 from .merge import deep_merge, rebase_index
 from .model_errors import diagnostics_from
 from .scalars import Name
@@ -124,36 +125,12 @@ def _read(ref: str, seen: tuple[str, ...]) -> tuple[dict[str, Any], MarkIndex]:
     return data, doc.index
 
 
-def conflicts(spec: ProfileSpec) -> list[Diagnostic]:
-    """Settings that validate one by one but cannot work together on AWS, each at the setting to change. Every
-    other combination builds a stack that passes the rules of tests/aws_rules.py (a property test holds it)."""
-    network, database, web = spec.network, spec.database, spec.web
-    found: list[Diagnostic] = []
-    if network.vpc == "existing" and network.nat != "none":
-        found.append(Diagnostic("an existing VPC is used as it is: its subnets must be public (nat: none); fbc "
-                                "adds no NAT to a VPC it did not create", ("spec", "network", "nat")))
-    if network.vpc == "existing" and database.mode == "rds":
-        found.append(Diagnostic("rds needs the database subnets of a VPC fbc creates (network.vpc: new); with "
-                                "an existing VPC use mode: external", ("spec", "database", "mode")))
-    if network.vpc == "new" and network.nat == "none" and database.mode == "rds":
-        found.append(Diagnostic("rds with network.nat: none: the scheduler function must join the VPC to reach "
-                                "the database and would then have no route to SQS or Secrets Manager; choose a "
-                                "nat or mode: external", ("spec", "database", "mode")))
-    if network.vpc == "new" and network.az_count < 2:
-        needs = [what for what, used in (("an RDS subnet group", database.mode == "rds"),
-                                         ("an Application Load Balancer", web.serving == "load-balancer")) if used]
-        if needs:
-            found.append(Diagnostic(f"{' and '.join(needs)} need subnets in at least two availability zones; "
-                                    f"use azCount: 2", ("spec", "network", "azCount")))
-    return found
-
-
 def _validated(data: dict[str, Any], index: MarkIndex) -> Profile:
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
         raise Invalid(finalize(diagnostics_from(exc, Profile, data), index)) from None
-    if problems := conflicts(profile.spec):
+    if problems := refusals(profile.spec):  # what AWS cannot run, at the setting to change
         raise Invalid(finalize(problems, index))
     return profile
 

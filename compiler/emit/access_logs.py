@@ -45,7 +45,7 @@ def bucket(stack: Stack) -> Any:
         VersioningConfiguration=s3.VersioningConfiguration(Status="Enabled"),
         LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[s3.LifecycleRule(
             Id="expire-access-logs", Status="Enabled",
-            ExpirationInDays=plan.policy.monitoring.log_retention_days,
+            ExpirationInDays=plan.decisions.log_retention_days,
             NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1))])))
     skip_checks(logs, ("CKV_AWS_18", "This bucket is itself the access log of the load balancer; logging its reads "
                                      "to another bucket would need a third, for little: only ELB writes here."))

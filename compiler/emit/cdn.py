@@ -57,7 +57,7 @@ def fronted(plan: Plan) -> list[ServicePlan]:
     """The web services behind the distribution: every public one, when the profile serves from function URLs.
     One public service gets a distribution too: the stack's address then stays the same when a second one
     (a frontend) is added, and viewers get HTTPS redirects, HTTP/3 and IPv6 at no idle cost."""
-    if plan.policy.web.serving != "function-url":
+    if plan.decisions.web_on_ecs:
         return []
     return [s for s in plan.web_services if s.public]
 

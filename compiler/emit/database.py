@@ -21,7 +21,8 @@ NO_EGRESS = ec2.SecurityGroupRule(CidrIp="255.255.255.255/32", IpProtocol="icmp"
 
 
 def rds_postgres(stack: Stack) -> DatabaseRefs:
-    plan, policy, network = stack.plan, stack.plan.policy.database, stack.network
+    plan, policy, network = stack.plan, stack.plan.decisions.rds, stack.network
+    assert policy is not None
     assert network is not None and network.database_subnets is not None, "rds needs the new VPC's subnets"
     client = stack.add(ec2.SecurityGroup(
         "DatabaseClientSecurityGroup", GroupDescription="Members may connect to the database",
@@ -111,4 +112,4 @@ GENERATORS: dict[str, Callable[[Stack], DatabaseRefs]] = {"rds": rds_postgres, "
 
 
 def emit(stack: Stack) -> None:
-    stack.database = GENERATORS[stack.plan.policy.database.mode](stack)
+    stack.database = GENERATORS["external" if stack.plan.decisions.rds is None else "rds"](stack)

@@ -79,8 +79,9 @@ def join_vpc(stack: Stack, stem: str, statements: list[dict[str, Any]]) -> awsla
     """A runtime function joins the VPC when the database is private there (RDS); it then reaches AWS APIs
     through the NAT. Adds the network-interface permissions it needs to `statements`."""
     assert stack.network is not None and stack.database is not None
-    if not stack.network.lambda_in_vpc or stack.database.client_security_group is None:
+    if not stack.plan.decisions.functions_in_vpc:
         return None
+    assert stack.database.client_security_group is not None  # RDS: the database is in the VPC
     # ENI management has no resource-level permissions for Describe*: AWS offers nothing narrower than "*"
     # (as its managed AWSLambdaVPCAccessExecutionRole).
     statements.append(statement("ManageNetworkInterfaces", [
@@ -96,7 +97,7 @@ def join_vpc(stack: Stack, stem: str, statements: list[dict[str, Any]]) -> awsla
 
 
 def emit(stack: Stack) -> None:
-    if stack.plan.policy.web.serving != "function-url":
+    if stack.plan.decisions.web_on_ecs:
         return
     assert stack.database is not None
     for service in stack.plan.web_services:

@@ -15,7 +15,7 @@ def topic(stack: Stack) -> None:
     the AWS-managed SNS key. ultra keeps no customer key (USD 1/month each), so its topic is unencrypted."""
     plan = stack.plan
     props: dict[str, Any] = {"DisplayName": f"{plan.stack_name} alerts"}
-    if plan.policy.monitoring.alarms == "full":
+    if plan.decisions.customer_key:
         # The logical ID predates the log groups: renaming it would replace the key. Production keeps its log
         # groups after a stack delete, so it keeps their key too: a deleted key makes them unreadable for good.
         kept = "Retain" if plan.production else "Delete"
@@ -71,7 +71,7 @@ def _widget(title: str, metrics: list[list[Any]], x: int, y: int, stat: str = "A
 
 def dashboard(stack: Stack) -> None:
     """Queue depth and age, dead letters, services, load balancer and database, on one page (standard)."""
-    if not stack.plan.policy.monitoring.dashboard:
+    if not stack.plan.decisions.dashboard:
         return
     plan = stack.plan
     widgets: list[dict[str, Any]] = []
@@ -105,7 +105,7 @@ def dashboard(stack: Stack) -> None:
                                     ["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "LoadBalancer", lb]], "Sum")
         place("Load balancer latency (s)", [["AWS/ApplicationELB", "TargetResponseTime", "LoadBalancer", lb]],
               "p99")
-    if plan.policy.database.mode == "rds":
+    if plan.decisions.rds is not None:
         db = ["DBInstanceIdentifier", "${Database}"]
         place("Database CPU (%) and connections", [["AWS/RDS", "CPUUtilization", *db],
                                                    ["AWS/RDS", "DatabaseConnections", *db, {"yAxis": "right"}]])

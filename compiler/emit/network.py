@@ -51,7 +51,7 @@ def _subnets(stack: Stack, tier: str, prefix: int, first: int) -> list[ec2.Subne
     subnets = []
     base = VPC_CIDR.network_address
     size = 2 ** (32 - prefix)
-    for az in range(stack.plan.policy.network.az_count):
+    for az in range(stack.plan.decisions.network.az_count):
         cidr = ipaddress.ip_network(f"{base + (first + az) * size}/{prefix}")
         subnets.append(stack.add(ec2.Subnet(
             f"{tier}Subnet{az + 1}", VpcId=Ref("Vpc"), CidrBlock=str(cidr),
@@ -111,7 +111,7 @@ def _nat_instance(stack: Stack, public: list[ec2.Subnet]) -> Ref:
 
 
 def new_vpc(stack: Stack) -> NetworkRefs:
-    azs = stack.plan.policy.network.az_count
+    azs = stack.plan.decisions.network.az_count
     stack.add(ec2.VPC("Vpc", CidrBlock=str(VPC_CIDR), EnableDnsSupport=True, EnableDnsHostnames=True))
     stack.add(ec2.InternetGateway("InternetGateway"))
     stack.add(ec2.VPCGatewayAttachment("VpcGatewayAttachment", VpcId=Ref("Vpc"),
@@ -123,15 +123,14 @@ def new_vpc(stack: Stack) -> NetworkRefs:
                         GatewayId=Ref("InternetGateway"), DependsOn="VpcGatewayAttachment"))
     _route_table(stack, "DatabaseRouteTable", database)  # local routes only: the database never goes out
 
-    nat = stack.plan.policy.network.nat
+    nat = stack.plan.decisions.network.nat
     if nat == "none":
-        # No way out from private subnets: tasks run in the public ones with public IPs (as in an existing
-        # VPC), and functions stay outside the VPC (profiles.conflicts refuses RDS here, which they would need).
+        # No private subnets: tasks run in the public ones with public IPs (as in an existing VPC), and
+        # functions stay outside the VPC (decisions.refusals refuses RDS here, which they would need).
         stack.output("VpcId", Ref("Vpc"), "The VPC this stack created.")
         return NetworkRefs(
-            vpc_id=Ref("Vpc"), task_subnets=[Ref(s) for s in public], assign_public_ip=True,
-            public_subnets=[Ref(s) for s in public], database_subnets=[Ref(s) for s in database],
-            lambda_in_vpc=False)
+            vpc_id=Ref("Vpc"), task_subnets=[Ref(s) for s in public], public_subnets=[Ref(s) for s in public],
+            database_subnets=[Ref(s) for s in database])
     private = _subnets(stack, "Private", 20, 1)
     if nat == "instance":
         instance = _nat_instance(stack, public)
@@ -145,9 +144,8 @@ def new_vpc(stack: Stack) -> NetworkRefs:
                             DestinationCidrBlock="0.0.0.0/0", **targets[i]))
     stack.output("VpcId", Ref("Vpc"), "The VPC this stack created.")
     return NetworkRefs(
-        vpc_id=Ref("Vpc"), task_subnets=[Ref(s) for s in private], assign_public_ip=False,
-        public_subnets=[Ref(s) for s in public], database_subnets=[Ref(s) for s in database],
-        lambda_in_vpc=True)
+        vpc_id=Ref("Vpc"), task_subnets=[Ref(s) for s in private], public_subnets=[Ref(s) for s in public],
+        database_subnets=[Ref(s) for s in database])
 
 
 def existing_vpc(stack: Stack) -> NetworkRefs:
@@ -155,13 +153,12 @@ def existing_vpc(stack: Stack) -> NetworkRefs:
     stack.parameter("SubnetIds", Type="List<AWS::EC2::Subnet::Id>",
                     Description="Public subnets of that VPC (a route to an internet gateway); tasks get public IPs, "
                                 "so no NAT is needed.")
-    return NetworkRefs(vpc_id=Ref("VpcId"), task_subnets=Ref("SubnetIds"), assign_public_ip=True,
-                       public_subnets=Ref("SubnetIds"))
+    return NetworkRefs(vpc_id=Ref("VpcId"), task_subnets=Ref("SubnetIds"), public_subnets=Ref("SubnetIds"))
 
 
 GENERATORS: dict[str, Callable[[Stack], NetworkRefs]] = {"new": new_vpc, "existing": existing_vpc}
 
 
 def emit(stack: Stack) -> None:
-    stack.network = GENERATORS[stack.plan.policy.network.vpc](stack)
+    stack.network = GENERATORS[stack.plan.decisions.network.vpc](stack)
 

@@ -25,7 +25,7 @@ def new_queue(stack: Stack, logical_id: str, **props: Any) -> Any:
 
 
 def emit(stack: Stack) -> None:
-    full = stack.plan.policy.monitoring.alarms == "full"
+    full = stack.plan.decisions.all_alarms
     for q in stack.plan.queues:
         fifo: dict[str, Any] = {"FifoQueue": True} if q.fifo else {}
         dead_letter = new_queue(stack, f"{q.id}DeadLetterQueue", QueueName=q.dead_letter_physical_name,
@@ -46,13 +46,13 @@ def emit(stack: Stack) -> None:
         # sends it again, so the alarm reports a delay, not a loss.
         meaning = (" (RunTask failed for it each time: throttling, the Fargate vCPU quota or no Spot capacity; "
                    "the sweeper still runs its execution, so look at the Pipe's and ECS's limits)"
-                   if stack.plan.policy.workers.dispatch == "pipe" else "")
+                   if stack.plan.decisions.worker_dispatch == "pipe" else "")
         alarm(stack, f"{q.id}DeadLetterAlarm", f"Messages of {q.name} reached its dead-letter queue{meaning}",
               Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
               dimensions={"QueueName": GetAtt(dead_letter, "QueueName")},
               Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=0,
               ComparisonOperator="GreaterThanThreshold")
-        piped = any(w.queue == q.name for w in stack.plan.workers) and stack.plan.policy.workers.dispatch == "pipe"
+        piped = any(w.queue == q.name for w in stack.plan.workers) and stack.plan.decisions.worker_dispatch == "pipe"
         if full or piped:
             # A message older than twice its visibility timeout has waited through at least one failed
             # attempt or finds no worker: the queue is falling behind. With a Pipe it is the only sign that

@@ -23,11 +23,9 @@ class LimitError(ValueError):
 @dataclass
 class NetworkRefs:
     vpc_id: Any
-    task_subnets: Any  # where tasks and in-VPC Lambdas run
-    assign_public_ip: bool  # tasks in public subnets need a public IP to reach AWS APIs
+    task_subnets: Any  # where tasks and in-VPC Lambdas run (public ones when decisions.network.tasks_public)
     public_subnets: Any  # for a load balancer
     database_subnets: Any | None = None
-    lambda_in_vpc: bool = False
 
 
 @dataclass
@@ -95,7 +93,7 @@ def log_group(stack: Stack, logical_id: str) -> Any:
     choice, so a replacement never collides; it is only replaced if that changes. On stack delete production
     keeps its logs (they still expire by retention, so the cost stays bounded); other environments delete
     them with the stack."""
-    props: dict[str, Any] = {"RetentionInDays": stack.plan.policy.monitoring.log_retention_days}
+    props: dict[str, Any] = {"RetentionInDays": stack.plan.decisions.log_retention_days}
     if stack.key is not None:
         props["KmsKeyId"] = GetAtt(stack.key, "Arn")
     group = stack.add(logs.LogGroup(logical_id, DeletionPolicy="Retain" if stack.plan.production else "Delete",

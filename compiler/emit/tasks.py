@@ -17,7 +17,7 @@ from .stack import Stack, arn, log_group, role, skip_checks, statement
 
 
 def runs_on_ecs(stack: Stack, service: ServicePlan) -> bool:
-    return service.kind == "worker" or stack.plan.policy.web.serving == "load-balancer"
+    return service.kind == "worker" or stack.plan.decisions.web_on_ecs
 
 
 def image_parameter(stack: Stack, service: ServicePlan) -> Ref:
@@ -94,8 +94,8 @@ def queue_statements(stack: Stack, service: ServicePlan) -> list[dict[str, Any]]
 def cluster(stack: Stack) -> None:
     if not any(runs_on_ecs(stack, s) for s in stack.plan.services):
         return
-    policy = stack.plan.policy
-    insights = "enabled" if policy.monitoring.dashboard else "disabled"
+    decisions = stack.plan.decisions
+    insights = "enabled" if decisions.container_insights else "disabled"
     stack.cluster = stack.add(ecs.Cluster("Cluster", ClusterSettings=[
         ecs.ClusterSetting(Name="containerInsights", Value=insights)]))
     if insights == "disabled":
@@ -108,7 +108,7 @@ def cluster(stack: Stack) -> None:
     stack.add(ecs.ClusterCapacityProviderAssociations(
         stack.capacity_providers, Cluster=Ref(stack.cluster), CapacityProviders=["FARGATE", "FARGATE_SPOT"],
         DefaultCapacityProviderStrategy=[ecs.CapacityProviderStrategy(
-            CapacityProvider=policy.workers.capacity, Weight=1)]))
+            CapacityProvider=decisions.worker_capacity, Weight=1)]))
     assert stack.network is not None
     stack.task_security_group = stack.add(ec2.SecurityGroup(
         "TaskSecurityGroup", GroupDescription="Fargate tasks: reach AWS APIs and the services workflows call",
@@ -128,7 +128,7 @@ SPOT_STOP_TIMEOUT = 120
 def capacity(stack: Stack, service: ServicePlan) -> str:
     """The capacity provider a service's tasks run on: workers follow the profile, web services stay on
     on-demand Fargate (a reclaimed web task drops requests)."""
-    return stack.plan.policy.workers.capacity if service.kind == "worker" else "FARGATE"
+    return stack.plan.decisions.capacity(service.kind)
 
 
 def stop_timeout(stack: Stack, service: ServicePlan) -> int:
@@ -212,7 +212,7 @@ def ecs_service(stack: Stack, service: ServicePlan, *, depends_on: tuple[str, ..
                                                                    Weight=1)],
         NetworkConfiguration=ecs.NetworkConfiguration(AwsvpcConfiguration=ecs.AwsvpcConfiguration(
             Subnets=stack.network.task_subnets, SecurityGroups=security_groups(stack, service),
-            AssignPublicIp="ENABLED" if stack.network.assign_public_ip else "DISABLED")),
+            AssignPublicIp="ENABLED" if stack.plan.decisions.network.tasks_public else "DISABLED")),
         DeploymentConfiguration=ecs.DeploymentConfiguration(
             DeploymentCircuitBreaker=ecs.DeploymentCircuitBreaker(Enable=True, Rollback=True),
             MaximumPercent=200, MinimumHealthyPercent=100),

@@ -131,7 +131,7 @@ def load_balancer(stack: Stack, public: list[ServicePlan]) -> list[str]:
 
 
 def emit(stack: Stack) -> None:
-    if stack.plan.policy.web.serving != "load-balancer":
+    if not stack.plan.decisions.web_on_ecs:
         return
     services = [s for s in stack.plan.web_services if runs_on_ecs(stack, s)]
     public = [s for s in services if s.public]

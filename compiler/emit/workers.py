@@ -103,7 +103,7 @@ def pipe(stack: Stack, worker: ServicePlan) -> None:
                 CapacityProvider=capacity(stack, worker), Weight=1)],
             NetworkConfiguration=pipes.NetworkConfiguration(AwsvpcConfiguration=pipes.AwsVpcConfiguration(
                 Subnets=stack.network.task_subnets, SecurityGroups=security_groups(stack, worker),
-                AssignPublicIp="ENABLED" if stack.network.assign_public_ip else "DISABLED")),
+                AssignPublicIp="ENABLED" if stack.plan.decisions.network.tasks_public else "DISABLED")),
             Overrides=pipes.EcsTaskOverride(ContainerOverrides=[pipes.EcsContainerOverride(
                 Name=worker.name, Environment=[pipes.EcsEnvironmentVariable(
                     Name=contract.EXECUTION_ID, Value="$.body")])]))),
@@ -117,7 +117,7 @@ GENERATORS: dict[str, Callable[[Stack, ServicePlan], None]] = {
 
 
 def emit(stack: Stack) -> None:
-    generate = GENERATORS[stack.plan.policy.workers.dispatch]
+    generate = GENERATORS[stack.plan.decisions.worker_dispatch]
     for worker in stack.plan.workers:
         generate(stack, worker)
 
