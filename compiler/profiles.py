@@ -21,7 +21,15 @@ from .model_errors import diagnostics_from
 from .scalars import Name
 from .spec import ApiVersion, Model
 
-BUILTIN = ("standard", "ultra")
+
+def _builtin() -> tuple[str, ...]:
+    """The built-in profiles: every YAML file of the flowbuilder.profiles package, discovered, so a profile
+    that recombines existing settings is one file there (docs/extending.md)."""
+    files = resources.files("flowbuilder.profiles").iterdir()
+    return tuple(sorted(f.name.removesuffix(".yaml") for f in files if f.name.endswith(".yaml")))
+
+
+BUILTIN = _builtin()
 
 
 class Network(Model):
@@ -108,13 +116,13 @@ def _read(ref: str, seen: tuple[str, ...]) -> tuple[dict[str, Any], MarkIndex]:
     """Raw profile data for a built-in name or a path, with its `extends` chain merged underneath."""
     if ref in seen:
         raise ValueError(f"profile {ref!r} extends itself ({' -> '.join((*seen, ref))})")
-    if ref in BUILTIN:
+    if ref in _builtin():
         text = resources.files("flowbuilder.profiles").joinpath(f"{ref}.yaml").read_text("utf-8")
         doc = load.load_text(text, f"profiles/{ref}.yaml")
     elif FsPath(ref).is_file():
         doc = load.load_file(ref)
     else:
-        raise ValueError(f"unknown profile {ref!r}: use one of {', '.join(BUILTIN)} or a path to a file")
+        raise ValueError(f"unknown profile {ref!r}: use one of {', '.join(_builtin())} or a path to a file")
     if doc.diagnostics:
         raise Invalid(finalize(doc.diagnostics, doc.index))
     data = doc.data

@@ -60,3 +60,23 @@ def test_profile_cycle_is_refused(tmp_path: Path) -> None:
                     f"extends: {path}\n", "utf-8")
     with pytest.raises(ValueError, match="extends itself"):
         resolve(str(path))
+
+
+def test_a_profile_file_in_the_package_is_a_builtin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built-ins are discovered: a profile that recombines settings is one YAML file in profiles/."""
+    from importlib import resources
+
+    from flowbuilder.compiler import profiles
+
+    package = resources.files("flowbuilder.profiles")
+    for name in BUILTIN:
+        (tmp_path / f"{name}.yaml").write_text(package.joinpath(f"{name}.yaml").read_text("utf-8"), "utf-8")
+    (tmp_path / "lean.yaml").write_text(
+        "apiVersion: flowbuilder.dev/v1alpha1\nkind: Profile\nmetadata: {name: lean}\nextends: standard\n"
+        "spec:\n  workers: {dispatch: pipe, capacity: FARGATE_SPOT}\n", "utf-8")
+    real = resources.files
+    monkeypatch.setattr(profiles.resources, "files",
+                        lambda anchor: tmp_path if anchor == "flowbuilder.profiles" else real(anchor))
+    assert profiles._builtin() == ("lean", *BUILTIN)
+    lean = resolve("lean", "prod").spec
+    assert (lean.workers.dispatch, lean.network.nat, lean.database.multi_az) == ("pipe", "gateway-per-az", True)

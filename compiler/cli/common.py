@@ -10,6 +10,8 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from ..profiles import BUILTIN
+
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
@@ -105,7 +107,7 @@ def spec_options(*, profile: bool = True, env: bool = True, optional: bool = Fal
     if profile:
         chosen.append(click.option(
             "--profile", default=None if optional else "standard", show_default=not optional,
-            metavar="standard|ultra|PATH", help=("Also run the checks this profile implies." if optional else
+            metavar="|".join((*BUILTIN, "PATH")), help=("Also run the checks this profile implies." if optional else
                                                  "How the spec becomes AWS resources.")))
     if env:
         chosen.append(click.option(
