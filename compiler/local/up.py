@@ -249,7 +249,7 @@ class Up:
             def launch(name: str, extra: dict[str, str], worker: ServicePlan = worker) -> Child:
                 return Child(name, self._command("worker"), {**env.for_role("worker", worker), **extra}, self.logs)
 
-            dispatcher = DISPATCHERS[self.plan.policy.workers.dispatch](
+            dispatcher = DISPATCHERS[self.plan.decisions.worker_dispatch](
                 worker, env.queue_urls[worker.queue], self.sqs, launch, self.logs)
             self._thread(f"dispatch-{worker.name}", dispatcher.run)
         if self.plan.runtime_queue is not None:
