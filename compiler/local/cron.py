@@ -8,6 +8,7 @@ fires at once and then every interval. The search for a cron's next firing runs 
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -20,8 +21,11 @@ _BEYOND_CALENDAR = 10_000 * 366 * 86400  # seconds; a longer rate (up to 2^31 da
 
 def next_firing(cron: Cron, after: datetime, zone: ZoneInfo) -> datetime | None:
     """The first firing strictly after `after` (aware), in UTC; None if the expression never fires again."""
-    for day in cron.dates_from(after.astimezone(zone).date()):
-        for hour, minute in cron.times:
+    local = after.astimezone(zone)
+    for day in cron.dates_from(local.date()):
+        # on after's own day, a wall time before after's is earlier in UTC too (fold=0 times only grow)
+        skip = bisect_left(cron.times, (local.hour, local.minute)) if day == local.date() else 0
+        for hour, minute in cron.times[skip:]:
             wall = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)  # fold=0: the first time
             moment = wall.astimezone(UTC)
             if moment <= after:
