@@ -8,9 +8,9 @@ day-of-week adds L (Saturday), nL (the month's last weekday n) and n#k (its k-th
 the field's only expression. Names are JAN-DEC and SUN-SAT (1 = SUN). Digits and separators are ASCII only.
 rate(value unit) takes minute(s), hour(s) or day(s), singular exactly when the value is 1.
 
-Where AWS's documentation is silent we take the reading of Quartz, the scheduler this syntax comes from: nW in
-a month that has no day n does not fire that month (as a plain n: 31W never fires in April), and a year range
-may not run backwards (years do not wrap).
+Fields are separated by spaces or tabs. Where AWS's documentation is silent we take the reading of Quartz,
+whose cron syntax AWS's matches (?, L, W, #): nW in a month that has no day n does not fire that month (as a
+plain n: 31W never fires in April), and a year range may not run backwards (years do not wrap).
 """
 
 from __future__ import annotations
