@@ -171,10 +171,10 @@ class Up:
         for api in self.apis:
             check_port(api.port)
         with state_directory(self.options) as state:
-            from flowbuilder.runtime.config import database_url as normalized
+            from flowbuilder.runtime import local as runtime
 
             default = state / f"{self.plan.app}-{self.plan.environment}.sqlite3"
-            database_url = normalized({"FLOWBUILDER_DATABASE_URL": self.options.database_url or f"sqlite:///{default}"})
+            database_url = runtime.database_url(self.options.database_url or f"sqlite:///{default}")
             key = api_key(state)
             try:
                 return self._run(database_url, key)
@@ -206,19 +206,16 @@ class Up:
         return 0
 
     def _prepare_database(self, database_url: str, queue_urls: dict[str, str]) -> int:
-        from flowbuilder.runtime import executions
-        from flowbuilder.runtime.db.session import migrate, sessions
-        from flowbuilder.runtime.queue import Queue
+        from flowbuilder.runtime import local as runtime
 
         try:
-            migrate(database_url)
+            runtime.prepare(database_url)
         except Exception as exc:  # a wrong URL, a server that is down: one line, not a traceback
             raise UpError(f"database {shown(database_url)}: {type(exc).__name__}: {str(exc).splitlines()[0]}") \
                 from None
         if self.plan.runtime_queue is None:
             return 0
-        return len(executions.recover(sessions(database_url), Queue(queue_urls[self.plan.runtime_queue],
-                                                                    self.sqs.sqs)))
+        return runtime.recover(database_url, queue_urls[self.plan.runtime_queue], self.sqs.sqs)
 
     def _command(self, role: str) -> list[str]:
         return [sys.executable, *contract.COMMANDS[role][1:]]
