@@ -13,7 +13,9 @@ ENVIRONMENT = "FLOWBUILDER_ENVIRONMENT"
 ROLE = "FLOWBUILDER_ROLE"  # api | worker | scheduler
 QUEUE_URL = "FLOWBUILDER_QUEUE_URL"  # where executions are sent (api, scheduler) or read from (worker)
 BASE_PATH = "FLOWBUILDER_BASE_PATH"  # the load balancer's path prefix for the API
-WORKER_MODE = "FLOWBUILDER_WORKER_MODE"  # poll (standard) | once (ultra, one task per message)
+# poll (standard) | once (ultra, one task per message). The scheduler gets the mode (and, once, the running limit)
+# of the worker that reads its queue: the sweeper's re-send rules follow them (runtime/executions.py).
+WORKER_MODE = "FLOWBUILDER_WORKER_MODE"
 WORKER_TIMEOUT = "FLOWBUILDER_WORKER_TIMEOUT"  # seconds one claim of an execution may run; then it fails
 WORKER_CONCURRENCY = "FLOWBUILDER_WORKER_CONCURRENCY"
 # once mode: executions running at once across all tasks (the spec's scaling max). Pipes starts one task per
@@ -50,7 +52,10 @@ LAMBDA_HANDLERS = {
 # Events the scheduler handler receives from EventBridge Scheduler.
 SCHEDULE_EVENT = "schedule"
 SWEEP_EVENT = "sweep"
-SWEEP_MINUTES = 5  # how often the sweeper runs
+# How often the sweeper runs: each of its recovery paths is its bound (a lease, UNSENT_GRACE, queued_after in
+# runtime/executions.py) plus up to this. One Lambda invocation and one database round trip per run; every minute
+# would take 4 minutes off those paths for five times the runs, and they are failure paths.
+SWEEP_MINUTES = 5
 SWEEP_RATE = f"rate({SWEEP_MINUTES} minutes)"
 
 # Worker mode per profile dispatch: a long-polling service, or one task per message started by a Pipe.

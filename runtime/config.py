@@ -10,7 +10,7 @@ compiler sets; a contract test checks both sides).
 | FLOWBUILDER_DB_SECRET_ARN | the RDS-managed secret (JSON username/password), read per new connection and cached | - |
 | FLOWBUILDER_DATABASE_URL_SECRET / _SOURCE | Lambda: where the URL is kept (ssm or secretsmanager) | - |
 | FLOWBUILDER_QUEUE_URL | the executions queue | - |
-| FLOWBUILDER_WORKER_MODE | poll (standard) or once (ultra) | poll |
+| FLOWBUILDER_WORKER_MODE | poll (standard) or once (ultra); the scheduler's sweeper gets its queue's too | poll |
 | FLOWBUILDER_WORKER_TIMEOUT | seconds one execution may run per claim; past it the execution fails | 900 |
 | FLOWBUILDER_WORKER_CONCURRENCY | executions at once per process (poll) | 1 |
 | FLOWBUILDER_WORKER_MAX_RUNNING | once mode: executions holding a live lease at once, across tasks (0: no bound) | 0 |
@@ -23,10 +23,14 @@ compiler sets; a contract test checks both sides).
 | FLOWBUILDER_MAX_ATTEMPTS | claims of one execution (deliveries, take-overs); past it, it fails (0: no bound) | 10 |
 | FLOWBUILDER_MAX_OUTPUT_BYTES | a step's output as JSON, and an HTTP step's request and response body | 262144 |
 | FLOWBUILDER_HOST / PORT | the API's listening address (`fbc up`: 127.0.0.1) | 0.0.0.0 / 8000 |
-| FLOWBUILDER_SWEEP_QUEUED_AFTER | seconds after which the sweeper re-sends an unclaimed queued execution | 900 |
+| FLOWBUILDER_SWEEP_QUEUED_AFTER | seconds a sent execution stays queued, unclaimed, before a re-send | see below |
 | FLOWBUILDER_POLL_WAIT | poll mode: SQS long-poll wait in seconds | 20 |
-| FLOWBUILDER_VISIBILITY_SECONDS | poll mode: a received message's visibility, extended every third of it | 60 |
+| FLOWBUILDER_VISIBILITY_SECONDS | poll mode: a received message's visibility (at least 3), extended every third | 60 |
 | ECS_AGENT_URI | set by ECS in every container: poll mode sets task scale-in protection while busy | - |
+
+The scheduler gets FLOWBUILDER_WORKER_MODE and (once mode) FLOWBUILDER_WORKER_MAX_RUNNING of the worker that reads
+its queue: the sweeper's rules follow them. FLOWBUILDER_SWEEP_QUEUED_AFTER is derived (executions.queued_after):
+poll, visibility + poll wait (80 s); once, the task's start-up (120 s); set, it is used instead.
 """
 
 from __future__ import annotations
@@ -43,6 +47,17 @@ DEFAULT_SQLITE = "sqlite:///.flowbuilder/flowbuilder.db"
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value else default
+
+
+def poll_wait_seconds() -> int:
+    """poll mode: how long one receive waits for a message (worker/modes.py reads the same variable)."""
+    return _int("FLOWBUILDER_POLL_WAIT", 20)
+
+
+def visibility_seconds() -> int:
+    """poll mode: how long a received message stays hidden; worker/modes.py (visibility) reads the same variable,
+    with the same default and floor, and a test keeps the two equal."""
+    return max(3, _int("FLOWBUILDER_VISIBILITY_SECONDS", 60))
 
 
 def database_url(environ: dict[str, str] | None = None) -> str:

@@ -6,6 +6,8 @@ sent, which the sweeper finds and sends. The reverse order could send an ID that
 One message per execution per enqueue: a duplicate is harmless to correctness (the claim is a conditional
 UPDATE) but each one costs a receive, so the first send (`enqueue`) and the sweeper's re-sends (`sweep`)
 mark enqueued_at in a conditional UPDATE before sending, and only the caller that changed the row sends.
+
+Send times are the database's clock (db.session.clock), the one the sweeper compares them with.
 """
 
 from __future__ import annotations
@@ -16,21 +18,53 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .config import poll_wait_seconds, visibility_seconds
 from .db.models import QUEUED, RUNNING, Execution, Workflow, now
+from .db.session import clock
 from .queue import Queue
 
 UNSENT_GRACE = timedelta(seconds=60)  # leave the API time to send before the sweeper does
+# once mode: from a send to the claim by the task the Pipe starts for it. Pipes reads the message within
+# seconds; Fargate then provisions the task, pulls the image and starts it, about 1-2 minutes, and the task
+# claims within a second of starting.
+TASK_START_UP = timedelta(seconds=120)
 
 
 def queued_after() -> timedelta:
-    """A queued execution sent this long ago with no worker claiming it is sent again: in ultra, Pipes
-    deleted its message when the task started, and a task that died before claiming (Spot reclaimed at
-    start, a crash on start-up) would otherwise leave it queued forever. A duplicate message is harmless."""
-    return timedelta(seconds=int(os.environ.get("FLOWBUILDER_SWEEP_QUEUED_AFTER", "900")))
+    """How long a sent execution may stay queued, unclaimed, before the sweeper sends it again: the longest a
+    live worker can take to claim a message that exists, so that past it the message is taken to be lost (a
+    crash between marking it sent and sending it; in ultra, Pipes deleted it when the task started and the
+    task died before claiming, or RunTask kept failing until it reached the dead-letter queue).
+
+    - poll: the longest wait, with a worker free, follows a receive that ended without a claim (the receiving
+      worker died, its thread raised, the database refused): the message stays hidden for the visibility
+      timeout, then a poll receives it within one poll wait. FLOWBUILDER_VISIBILITY_SECONDS +
+      FLOWBUILDER_POLL_WAIT, 80 s by default, read as the workers read them.
+    - once: the task's start-up, TASK_START_UP (120 s). Not the worker timeout: a claimed execution is running,
+      never queued, and its lease is what brings it back.
+
+    FLOWBUILDER_SWEEP_QUEUED_AFTER, when set, is used instead. A backlog (every poll worker busy) outlasts the
+    bound: its executions get a duplicate message per sweep, which a worker deletes when it finds the execution
+    busy or finished; in once mode with a running limit the sweeper sends no more of them than there are free
+    slots (see sweep). The sweeper runs every compiler/contract.py SWEEP_MINUTES, so a lost message is sent
+    again within this bound plus that."""
+    explicit = os.environ.get("FLOWBUILDER_SWEEP_QUEUED_AFTER")
+    if explicit:
+        return timedelta(seconds=int(explicit))
+    if os.environ.get("FLOWBUILDER_WORKER_MODE") == "once":
+        return TASK_START_UP
+    return timedelta(seconds=visibility_seconds() + poll_wait_seconds())
+
+
+def _running_limit() -> int:
+    """once mode's bound on executions running at once (FLOWBUILDER_WORKER_MAX_RUNNING), 0 for none."""
+    if os.environ.get("FLOWBUILDER_WORKER_MODE") != "once":
+        return 0
+    return int(os.environ.get("FLOWBUILDER_WORKER_MAX_RUNNING") or 0)
 
 
 class KeyReused(ValueError):
@@ -79,7 +113,7 @@ def send(sessions: sessionmaker[Session], queue: Queue, execution_id: str) -> No
     """Send unconditionally (a released execution, `recover`): the caller knows a new message is due."""
     queue.send(execution_id)
     with sessions.begin() as session:
-        session.execute(update(Execution).where(Execution.id == execution_id).values(enqueued_at=now())
+        session.execute(update(Execution).where(Execution.id == execution_id).values(enqueued_at=clock(session))
                         .execution_options(synchronize_session=False))
 
 
@@ -89,8 +123,8 @@ def enqueue(sessions: sessionmaker[Session], queue: Queue, execution_id: str) ->
     when this call sent it. A failed send puts enqueued_at back to NULL (the next POST with the key, or the
     sweeper, sends it) and raises; a crash between the UPDATE and the send leaves it queued with enqueued_at
     set, which the sweeper sends after FLOWBUILDER_SWEEP_QUEUED_AFTER."""
-    moment = now()
     with sessions.begin() as session:
+        moment = clock(session)
         won = session.execute(update(Execution)
                               .where(Execution.id == execution_id, Execution.state == QUEUED,
                                      Execution.enqueued_at.is_(None))
@@ -114,23 +148,35 @@ def _unsent(sessions: sessionmaker[Session], ids: list[str], moment: datetime) -
 
 def sweep(sessions: sessionmaker[Session], queue: Queue, limit: int = 500) -> list[str]:
     """Send again what would otherwise be lost: running executions whose lease expired (their worker died
-    or its Spot task was reclaimed after Pipes had deleted the message), executions never sent, and queued
-    executions no worker claimed (see queued_after).
+    or its Spot task was reclaimed after Pipes had deleted the message), executions never sent (UNSENT_GRACE
+    after they were recorded), and queued executions sent but not claimed (queued_after).
 
     One UPDATE picks them and marks them sent (enqueued_at), an expired lease turned back to queued with no
     lease in the same statement: a second sweep (or a concurrent one) finds nothing to send until the next
     rule applies, so each execution gets one message per sweep that enqueues it. The messages leave after
-    the commit; one that fails to leave is marked unsent again, for the next sweep."""
-    moment = now()
-    expired = and_(Execution.state == RUNNING, Execution.lease_expires_at < moment)
-    due = or_(expired,
-              and_(Execution.state == QUEUED, Execution.enqueued_at.is_(None),
-                   Execution.created_at < moment - UNSENT_GRACE),
-              and_(Execution.state == QUEUED, Execution.enqueued_at < moment - queued_after()))
-    picked = select(Execution.id).where(due).order_by(Execution.created_at).limit(limit)
+    the commit; one that fails to leave is marked unsent again, for the next sweep.
+
+    Expired leases and unsent executions are picked first (up to `limit`), then the unclaimed ones (up to
+    `limit` more), oldest first: a backlog of unclaimed executions never holds back the others. In once mode
+    with a running limit, unclaimed ones are sent only into free slots (the limit less the live leases): at the
+    limit a task started for one would be refused, and each live holder claims the oldest queued execution
+    when it is done (engine.claim_next), so nothing waits for a message that a holder will not take."""
     with sessions.begin() as session:
+        moment = clock(session)
+        expired = and_(Execution.state == RUNNING, Execution.lease_expires_at < moment)
+        unsent = and_(Execution.state == QUEUED, Execution.enqueued_at.is_(None),
+                      Execution.created_at < moment - UNSENT_GRACE)
+        cutoff = moment - queued_after()
+        unclaimed = and_(Execution.state == QUEUED, Execution.enqueued_at < cutoff)
+        lost = select(Execution.id).where(or_(expired, unsent)).order_by(Execution.created_at).limit(limit)
+        arms = [select(lost.subquery().c.id)]
+        room = _room(session, moment, limit)
+        if room > 0:
+            waiting = select(Execution.id).where(unclaimed).order_by(Execution.created_at).limit(room)
+            arms.append(select(waiting.subquery().c.id))
+        picked = union(*arms) if len(arms) > 1 else arms[0]
         ids = [str(i) for i in session.scalars(
-            update(Execution).where(Execution.id.in_(picked), due)
+            update(Execution).where(Execution.id.in_(picked), or_(expired, unsent, unclaimed))
             .values(state=QUEUED, lease_owner=None, lease_expires_at=None, enqueued_at=moment,
                     updated_at=case((Execution.state == RUNNING, moment), else_=Execution.updated_at))
             .returning(Execution.id).execution_options(synchronize_session=False))]
@@ -141,6 +187,17 @@ def sweep(sessions: sessionmaker[Session], queue: Queue, limit: int = 500) -> li
             _unsent(sessions, ids[position:], moment)
             raise
     return ids
+
+
+def _room(session: Session, moment: datetime, limit: int) -> int:
+    """How many unclaimed executions one sweep may send: `limit`, or in once mode with a running limit the free
+    slots (counted as engine.claim_bounded counts them: running with a live lease)."""
+    bound = _running_limit()
+    if bound <= 0:
+        return limit
+    live = session.scalar(select(func.count()).select_from(Execution)
+                          .where(Execution.state == RUNNING, Execution.lease_expires_at > moment)) or 0
+    return max(0, min(limit, bound - live))
 
 
 def recover(sessions: sessionmaker[Session], queue: Queue) -> list[str]:

@@ -2,7 +2,9 @@
 
 Events (compiler/contract.py): {"type": "schedule", "schedule", "workflow", "input", "scheduledTime"} creates
 the execution exactly once per (schedule, scheduled time) and sends it; {"type": "sweep"} re-sends
-executions whose lease expired or that were recorded but never sent.
+executions whose lease expired, that were recorded but never sent, or that were sent and not claimed within
+executions.queued_after (derived from FLOWBUILDER_WORKER_MODE and the poll settings, which the compiled
+template gives this function from the worker that reads its queue).
 """
 
 from __future__ import annotations
