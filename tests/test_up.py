@@ -195,17 +195,29 @@ def test_up_runs_executions_through_the_profiles_workers(app_dir: Path, started:
         sink.close()
 
 
-def test_a_schedule_fires_on_its_cron(app_dir: Path, started: Callable[..., Up]) -> None:
-    up = started("--profile", "standard")
+def test_a_schedule_fires_through_the_scheduler_handler(app_dir: Path, started: Callable[..., Up]) -> None:
+    """The whole path of a firing: Scheduler -> handler process -> execution -> worker. The workflow is stored
+    before `fbc up` starts and the schedule is a rate, whose first firing is at start, so nothing waits for a
+    wall-clock minute (when a cron fires is tests/test_up_cron.py's, on an injected clock)."""
+    from flowbuilder.runtime.db.models import Workflow
+    from flowbuilder.runtime.db.session import migrate, sessions
+
+    url = f"sqlite:///{app_dir / 'seeded.sqlite3'}"
+    migrate(url)
+    with sessions(url).begin() as session:
+        session.add(Workflow(name="tick", version=1,
+                             definition={"steps": [{"type": "transform", "name": "echo", "expression": "input"}]}))
+    spec = app_dir / "flowbuilder.yaml"
+    spec.write_text(spec.read_text().replace('cron: "* * * * ? *"', 'rate: "1 minute"'))
+    up = started("--profile", "standard", "--database-url", url)
     with client(app_dir, up, "/api") as api:
-        workflow = create(api, "tick", [{"type": "transform", "name": "echo", "expression": "input"}])
-        deadline = time.monotonic() + 90  # the cron fires on the next minute
+        deadline = time.monotonic() + 60
         while True:
-            found = api.get("/executions", params={"workflow_id": workflow, "state": "succeeded"}).json()
+            found = api.get("/executions", params={"state": "succeeded"}).json()
             if found["total"]:
                 break
             assert time.monotonic() < deadline, up.output
-            time.sleep(1)
+            time.sleep(0.5)
         assert found["items"][0]["output"] == {"source": "schedule"}
     assert re.search(r"^scheduler\s+\| .*flowbuilder.scheduler .*\"event\": \"schedule\"", up.output, re.M), up.output
     assert up.stop() == 0

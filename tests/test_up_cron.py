@@ -4,6 +4,7 @@ hand-checked dates."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -78,3 +79,47 @@ def test_rate_fires_at_start_then_every_interval() -> None:
 def test_invalid_expressions_raise_the_validation_error() -> None:
     with pytest.raises(ScheduleError, match="exactly one of day-of-month and day-of-week"):
         Timetable("cron(0 0 * * * *)", UTC_ZONE, at(2026, 1, 1)).next_after(at(2026, 1, 1))
+
+
+def test_the_local_scheduler_fires_on_its_clock_with_the_scheduled_time(tmp_path: Path) -> None:
+    """fbc up's Scheduler reads an injected clock: a cron's firing, the sweeper's and the events they send,
+    checked across a minute boundary and five minutes without waiting for either."""
+    import threading
+
+    from flowbuilder.compiler.build import compile_spec
+    from flowbuilder.compiler.local.schedules import Scheduler
+
+    spec = tmp_path / "flowbuilder.yaml"
+    spec.write_text((Path(__file__).parent / "specs" / "minimal.yaml").read_text("utf-8") + (
+        "  schedules:\n    nightly: {cron: \"0 3 * * ? *\", timezone: Europe/Berlin, workflow: cleanup}\n"), "utf-8")
+    plan = compile_spec(spec, "standard", "dev").plan
+    now = [at(2026, 11, 29, 1, 54, 59)]  # 02:54:59 in Berlin
+    events: list[dict[str, object]] = []
+
+    class Done:
+        def running(self) -> bool:
+            return False
+
+    def invoke(event: dict[str, object]) -> Done:
+        events.append(event)
+        return Done()
+
+    scheduler = Scheduler(plan, invoke, logs=None, clock=lambda: now[0])  # type: ignore[arg-type]
+    for seconds in (0, 1, 60, 4 * 60, 5 * 60, 6 * 60 + 1):  # 02:54:59 ... 03:00:59 Berlin
+        now[0] = at(2026, 11, 29, 1, 54, 59) + timedelta(seconds=seconds)
+        scheduler.fire_due(now[0])
+    assert [e["type"] for e in events] == ["sweep", "schedule"]  # the sweeper 5 min after start, then 03:00
+    assert events[1]["scheduledTime"] == "2026-11-29T02:00:00Z" and events[1]["workflow"] == "cleanup"
+    stop = threading.Event()
+    now[0] += timedelta(days=1)  # run() reads the same clock: the next day's 03:00 and sweeps are due
+    thread = threading.Thread(target=scheduler.run, args=(stop, 0.01))
+    thread.start()
+    try:
+        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        while len(events) < 4 and datetime.now(UTC) < deadline:
+            threading.Event().wait(0.01)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert sorted(e["type"] for e in events[2:]) == ["schedule", "sweep"]
+    assert next(e for e in events[2:] if e["type"] == "schedule")["scheduledTime"] == "2026-11-30T02:00:00Z"

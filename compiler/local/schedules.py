@@ -17,6 +17,11 @@ from .cron import Timetable
 from .processes import Child, Logs, stop_all
 
 Invoke = Callable[[dict[str, Any]], Child]  # event -> a started scheduler invocation
+Clock = Callable[[], datetime]  # the current time, aware; tests pass their own instead of waiting for a minute
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
 SWEEPER = "sweeper"
 
 
@@ -36,8 +41,9 @@ def event_for(plan: Plan, name: str, moment: datetime) -> dict[str, Any]:
 
 
 class Scheduler:
-    def __init__(self, plan: Plan, invoke: Invoke, logs: Logs, start: datetime) -> None:
-        self.plan, self.invoke, self.logs = plan, invoke, logs
+    def __init__(self, plan: Plan, invoke: Invoke, logs: Logs, clock: Clock = wall_clock) -> None:
+        self.plan, self.invoke, self.logs, self.clock = plan, invoke, logs, clock
+        start = clock()
         self.tables = timetables(plan, start)
         # just before start, so a rate schedule's first firing (at start) counts
         self.due = {name: table.next_after(start - timedelta(microseconds=1)) for name, table in self.tables.items()}
@@ -54,9 +60,9 @@ class Scheduler:
         self.invocations = [c for c in self.invocations if c.running()]
         return fired
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, tick: float = 0.5) -> None:
         try:
-            while not stop.wait(0.5):
-                self.fire_due(datetime.now(UTC))
+            while not stop.wait(tick):
+                self.fire_due(self.clock())
         finally:
             stop_all(self.invocations, 10)

@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -256,7 +255,7 @@ class Up:
                 return Child("scheduler", [sys.executable, "-m", "flowbuilder.runtime.scheduler"], scheduler_env,
                              self.logs, stdin=json.dumps(event))
 
-            self._thread("scheduler", Scheduler(self.plan, invoke, self.logs, datetime.now(UTC)).run)
+            self._thread("scheduler", Scheduler(self.plan, invoke, self.logs).run)
 
     def _thread(self, name: str, target: Callable[[threading.Event], None]) -> None:
         thread = threading.Thread(target=target, args=(self.stop,), name=name, daemon=True)
