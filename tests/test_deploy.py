@@ -177,7 +177,7 @@ def test_diff_exit_codes(aws: dict[str, str], tmp_path: Path) -> None:
 
 def test_destroy_says_what_a_delete_keeps() -> None:
     from build_helpers import template
-    from flowbuilder.compiler.deploy.operations import _kept_after_delete
+    from flowbuilder.compiler.deploy.destroy import _kept_after_delete
 
     kept = _kept_after_delete(template("flow-builder", "standard", "prod"))
     assert "Database (AWS::RDS::DBInstance): a final snapshot" in kept
@@ -240,7 +240,7 @@ def test_destroy_stops_the_tasks_a_pipe_started(aws: dict[str, str]) -> None:
 def test_a_deployed_value_the_template_no_longer_allows_must_be_given() -> None:
     from build_helpers import template
     from flowbuilder.compiler.deploy.aws import DeployError, StackInfo
-    from flowbuilder.compiler.deploy.operations import resolve_parameters
+    from flowbuilder.compiler.deploy.parameters import resolve_parameters
 
     doc = template("flow-builder", "standard", "prod")  # prod: CertificateArn may not be empty any more
     deployed = StackInfo(name="flow-builder-prod", stack_id="id", status="UPDATE_COMPLETE", reason="", outputs={},

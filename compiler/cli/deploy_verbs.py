@@ -48,7 +48,7 @@ def _target(spec_file: str, profile: str, environment: str, stack_name: str | No
 
 def _given(target: Target, params: tuple[str, ...], images: tuple[str, ...]) -> dict[str, str]:
     """--param NAME=VALUE and --image SERVICE=URI as the template's parameters."""
-    from ..deploy.operations import image_parameters
+    from ..deploy.parameters import image_parameters
 
     return {**_pairs(params, "--param"), **image_parameters(target.compiled, _pairs(images, "--image"))}
 
@@ -135,7 +135,7 @@ def apply(spec_file: str, profile: str, environment: str, stack_name: str | None
 def destroy(spec_file: str, environment: str, stack_name: str | None, assume_yes: bool,
             confirm_stack: str | None) -> None:
     """Delete the stack (prod asks you to type its name)."""
-    from ..deploy.operations import destroy as run
+    from ..deploy.destroy import destroy as run
 
     with reported():
         name, region = _stack(spec_file, environment, stack_name)

@@ -1,12 +1,12 @@
-"""apply, diff against a stack, destroy, status and bootstrap: CloudFormation change sets made for people and
-for CI. Everything user-facing goes through `say` (and `confirm`), so the CLI decides how it is shown."""
+"""apply, diff against a stack, status and bootstrap (destroy.py: destroy; parameters.py: parameter values):
+CloudFormation change sets made for people and for CI. Everything user-facing goes through `say` (and
+`confirm`), so the CLI decides how it is shown."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,13 +19,13 @@ from ..build import Compiled
 from ..emit import MAX_INLINE_BYTES
 from .aws import Aws, Change, CloudFormation, DeployError, Event, StackInfo, error_code, error_message
 from .diff import Replacement, TemplateDiff, diff_templates, with_change_set
+from .parameters import resolve_parameters
 
 Say = Callable[[str], None]
 Confirm = Callable[[str], bool]
 
 SUCCESS = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
 BUSY_EXCEPT = {"REVIEW_IN_PROGRESS"}  # a stack that only has a change set waiting is not busy
-TASK_STOP_WAIT = 180  # seconds: Fargate's longest stop timeout (120 s) and the time to report it
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed", "no changes")
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 SHOWN_SECURITY = 12
@@ -49,54 +49,6 @@ class Target:
 
 def busy(stack: StackInfo) -> bool:
     return stack.status.endswith("_IN_PROGRESS") and stack.status not in BUSY_EXCEPT
-
-
-def image_parameters(compiled: Compiled, images: dict[str, str]) -> dict[str, str]:
-    """--image SERVICE=URI -> the parameter that holds that image."""
-    out = {}
-    for service, uri in images.items():
-        if service == "runtime":
-            out["RuntimeImage"] = uri
-            continue
-        match = next((s for s in compiled.plan.services if s.name == service), None)
-        if match is None:
-            raise DeployError(f"--image {service}=...: no service '{service}' (services: "
-                              f"{', '.join(s.name for s in compiled.plan.services)}, or 'runtime')")
-        if match.role is not None:
-            raise DeployError(f"--image {service}=...: '{service}' runs the runtime image, shared with the other "
-                              f"runtime roles; use --image runtime=URI")
-        out[match.image_parameter] = uri
-    return out
-
-
-def resolve_parameters(template: dict[str, Any], given: dict[str, str],
-                       previous: StackInfo | None) -> list[dict[str, Any]]:
-    """Given values win. Otherwise images follow the spec (their defaults), and any other parameter keeps the
-    deployed value, so a certificate or VPC set once is not lost on the next apply."""
-    declared = template.get("Parameters", {})
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        raise DeployError(f"unknown parameter(s) {', '.join(unknown)}; the template has: {', '.join(sorted(declared))}")
-    out: list[dict[str, Any]] = []
-    missing = []
-    for name, spec in sorted(declared.items()):
-        if name in given:
-            out.append({"ParameterKey": name, "ParameterValue": given[name]})
-        elif (previous is not None and name in previous.parameters and not name.endswith("Image")
-              and _allowed(spec, previous.parameters[name])):
-            out.append({"ParameterKey": name, "UsePreviousValue": True})
-        elif "Default" not in spec:
-            missing.append(name)
-    if missing:
-        raise DeployError("parameters to provide: " + ", ".join(missing) + " (--param NAME=VALUE)")
-    return out
-
-
-def _allowed(spec: dict[str, Any], value: str) -> bool:
-    """Whether a deployed value still fits the template's constraint (prod's CertificateArn may no longer be
-    empty): if not, it is a parameter to provide, named before CloudFormation rejects the change set."""
-    pattern = spec.get("AllowedPattern")
-    return pattern is None or re.fullmatch(pattern, value) is not None
 
 
 def _template_location(aws: Aws, target: Target, bucket: str | None, say: Say) -> dict[str, str]:
@@ -338,128 +290,6 @@ def diff_against_stack(aws: Aws, target: Target, given: dict[str, str], bucket: 
         return with_change_set(diff, _verdicts(changes)) if has_changes else diff
     finally:
         cf.delete_change_set(stack_id, change_set)
-
-
-def destroy(aws: Aws, name: str, *, prod: bool, assume_yes: bool, typed_name: str | None, interactive: bool,
-            say: Say, confirm: Confirm, prompt: Callable[[str], str]) -> int:
-    cf = aws.cloudformation
-    stack = cf.describe(name)
-    if stack is None:
-        say(f"{name}: no such stack; nothing to destroy")
-        return 0
-    if busy(stack):
-        raise DeployError(f"{name} is busy ({stack.status}); wait for it to finish and destroy again")
-    if prod:
-        # Deleting production asks for the stack's name, as GitHub does for a repository.
-        answer = typed_name if typed_name is not None else (prompt(f"Type {name} to delete it") if interactive
-                                                              else None)
-        if answer != name:
-            raise DeployError(f"{name} is a prod stack: type its name to delete it"
-                              + ("" if interactive else " (--confirm-stack NAME with --yes in CI)"))
-        if not interactive and not assume_yes:
-            raise DeployError("deleting needs --yes when not on a terminal")
-    elif not assume_yes:
-        if not interactive:
-            raise DeployError(f"deleting {name} needs confirmation: pass --yes")
-        if not confirm(f"Delete {name} and everything in it?"):
-            say("not deleted")
-            return 1
-    deployed = cf.template(stack.stack_id)
-    physical = {r.logical_id: r.physical_id for r in cf.resources(stack.stack_id)}
-    protected = _protected_databases(aws, deployed, physical)
-    if protected:
-        # CloudFormation would delete everything else first and then fail on the database, leaving the stack
-        # half gone in DELETE_FAILED: refuse before anything is touched. Turning protection off stays explicit.
-        raise DeployError(f"{name}: database {', '.join(protected)} has deletion protection, so the delete would "
-                          f"stop half-way; turn it off first (aws rds modify-db-instance --db-instance-identifier "
-                          f"{protected[0]} --no-deletion-protection --apply-immediately), then destroy again: "
-                          f"RDS still leaves a final snapshot")
-    if stack.termination_protection:
-        cf.protect(stack.stack_id, False)
-        say(f"{name}: termination protection off")
-    _quiesce(aws, deployed, physical, say)
-    kept = _kept_after_delete(deployed)
-    since, seen = _last_event_time(cf, stack.stack_id)
-    cf.delete(stack.stack_id)
-    final = follow(aws, stack.stack_id, since, len(cf.resources(stack.stack_id)), say, seen)
-    if final is not None and final.status != "DELETE_COMPLETE":
-        say(f"{name}: {final.status} {final.reason}")
-        for failure in _failures(cf, stack.stack_id, since):
-            say(f"  failed: {failure}")
-        return 1
-    say(f"{name}: deleted")
-    for line in kept:
-        say(f"  kept: {line}")
-    if any(r.get("Type") == "AWS::SQS::Queue" and "QueueName" in r.get("Properties", {})
-           for r in deployed.get("Resources", {}).values()):
-        say("  SQS refuses a deleted queue's name for 60 s (QueueDeletedRecently): wait a minute before an apply "
-            "recreates the stack")
-    return 0
-
-
-def _protected_databases(aws: Aws, template: dict[str, Any], physical: dict[str, str]) -> list[str]:
-    """RDS instances of the stack that refuse deletion (the template says so and the instance agrees)."""
-    found = []
-    for logical_id, resource in sorted(template.get("Resources", {}).items()):
-        if resource.get("Type") != "AWS::RDS::DBInstance" or not physical.get(logical_id):
-            continue
-        if resource.get("Properties", {}).get("DeletionProtection") is not True:
-            continue
-        try:
-            live = aws.call(aws.client("rds").describe_db_instances, DBInstanceIdentifier=physical[logical_id])
-            protected = bool(live["DBInstances"][0].get("DeletionProtection"))
-        except ClientError:
-            protected = True  # cannot tell: trust the template
-        if protected:
-            found.append(physical[logical_id])
-    return found
-
-
-def _quiesce(aws: Aws, template: dict[str, Any], physical: dict[str, str], say: Say) -> None:
-    """Stop what CloudFormation does not own but its resources' deletes wait for: a Pipe's standalone tasks
-    keep the cluster, its capacity providers and the task security group in use (ClusterContainsTasks,
-    "capacity provider is in use", DependencyViolation), and a running Pipe starts more."""
-    resources = template.get("Resources", {})
-    for logical_id in sorted(k for k, r in resources.items() if r.get("Type") == "AWS::Pipes::Pipe"):
-        if physical.get(logical_id):
-            try:
-                aws.call(aws.client("pipes").stop_pipe, Name=physical[logical_id])
-                say(f"stopped pipe {physical[logical_id]}: no new tasks")
-            except ClientError as exc:
-                say(f"could not stop pipe {physical[logical_id]} ({error_code(exc)}); deleting anyway")
-    for logical_id in sorted(k for k, r in resources.items() if r.get("Type") == "AWS::ECS::Cluster"):
-        cluster = physical.get(logical_id)
-        if not cluster:
-            continue
-        ecs = aws.client("ecs")
-        tasks = [arn for page in aws.pages(ecs.list_tasks, token="nextToken", cluster=cluster, desiredStatus="RUNNING")
-                 for arn in page.get("taskArns", [])]
-        if not tasks:
-            continue
-        say(f"stopping {len(tasks)} running task(s) in {cluster} so the cluster can be deleted")
-        for task in tasks:
-            aws.call(ecs.stop_task, cluster=cluster, task=task, reason="fbc destroy")
-        # A task gets its stop timeout (120 s on Spot) to finish its step and release its execution.
-        deadline = aws.clock.monotonic() + TASK_STOP_WAIT
-        while aws.clock.monotonic() < deadline:
-            described = [t for start in range(0, len(tasks), 100) for t in aws.call(
-                ecs.describe_tasks, cluster=cluster, tasks=tasks[start:start + 100]).get("tasks", [])]
-            if all(t.get("lastStatus") == "STOPPED" for t in described):
-                break
-            aws.clock.poll()
-
-
-def _kept_after_delete(template: dict[str, Any]) -> list[str]:
-    """What a stack delete leaves behind, from the resources' DeletionPolicy (log groups and buckets kept,
-    databases snapshotted), so nobody is surprised by a bill or looks for data that is gone."""
-    kept = []
-    for logical_id, resource in sorted(template.get("Resources", {}).items()):
-        policy = resource.get("DeletionPolicy")
-        if policy == "Retain":
-            kept.append(f"{logical_id} ({resource.get('Type', '')}, retained)")
-        elif policy == "Snapshot":
-            kept.append(f"{logical_id} ({resource.get('Type', '')}): a final snapshot")
-    return kept
 
 
 def status(aws: Aws, name: str, *, drift: bool, events: int, say: Say) -> int:
