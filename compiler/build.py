@@ -11,7 +11,7 @@ from typing import Literal
 import yaml
 
 from .diagnostics import Diagnostic, Invalid
-from .emit import MAX_INLINE_BYTES, Built, emit
+from .emit import MAX_INLINE_BYTES, Built, Manifest, emit
 from .files import write_atomic
 from .plan import Plan, make_plan
 from .profiles import resolve
@@ -25,6 +25,11 @@ class Compiled:
     plan: Plan
     built: Built
     warnings: tuple[Diagnostic, ...] = ()  # located, for the user to read (build prints them)
+
+    @property
+    def manifest(self) -> Manifest:
+        """What each resource of the template serves and does: what cost and graph read (emit.manifest)."""
+        return self.built.manifest
 
     def template_text(self, fmt: Format) -> str:
         if fmt == "json":

@@ -2,28 +2,92 @@
 scheme so).
 
 `workflow-requests` -> `WorkflowRequests`; each kind of spec entry appends fixed suffixes, and stack-wide
-resources have fixed IDs. Changing either replaces live resources, so tests pin both: every ID an emitter
-writes must be listed here, and validation rejects specs whose names would collide.
+resources have fixed IDs. Changing either replaces live resources, so tests pin both. Emitters, `fbc cost` and
+`fbc graph` make every per-entry and numbered ID with the functions below, whose suffix types are the lists
+that validation checks names against: an ID no function here can make cannot be written, and a suffix added
+to a type is checked for collisions at once.
 """
 
 from __future__ import annotations
 
+from typing import Literal, Protocol, get_args
+
 # Suffixes per kind of spec entry (resources, parameters and outputs share them).
+ServiceSuffix = Literal[
+    "Service", "TaskDefinition", "TaskRole", "ExecutionRole", "LogGroup", "Image", "ServiceUrl",
+    "TargetGroup", "ListenerRule", "IngressFromLoadBalancer", "EgressFromLoadBalancer",
+    "ScalableTarget", "CPUScalingPolicy", "MemoryScalingPolicy", "ScaleOutPolicy", "ScaleInPolicy",
+    "QueueNotEmptyAlarm", "QueueEmptyAlarm", "Pipe", "PipeRole",
+    "Function", "FunctionRole", "FunctionUrl", "FunctionUrlPermission", "FunctionInvokePermission",
+    "SecurityGroup",  # a runtime function that joins the VPC
+]
+QueueSuffix = Literal["Queue", "DeadLetterQueue", "DeadLetterAlarm", "AgeAlarm", "QueueUrl"]
+ScheduleSuffix = Literal["Schedule"]
+# The scheduler is no spec entry but is named the same way: Scheduler<suffix>.
+SchedulerSuffix = Literal["Function", "FunctionRole", "LogGroup", "SecurityGroup", "Role", "DeadLetterQueue",
+                          "DeadLetterAlarm", "InvokeConfig", "ErrorsAlarm"]
+# What emit.functions names for any function: a web service's and the scheduler's alike.
+FunctionSuffix = Literal["Function", "FunctionRole", "LogGroup", "SecurityGroup"]
+Tier = Literal["Public", "Private", "Database"]
+
 KIND_SUFFIXES: dict[str, tuple[str, ...]] = {
-    "services": (
-        "Service", "TaskDefinition", "TaskRole", "ExecutionRole", "LogGroup", "Image", "ServiceUrl",
-        "TargetGroup", "ListenerRule", "IngressFromLoadBalancer", "EgressFromLoadBalancer",
-        "ScalableTarget", "CPUScalingPolicy", "MemoryScalingPolicy", "ScaleOutPolicy", "ScaleInPolicy",
-        "QueueNotEmptyAlarm", "QueueEmptyAlarm", "Pipe", "PipeRole",
-        "Function", "FunctionRole", "FunctionUrl", "FunctionUrlPermission", "FunctionInvokePermission",
-    ),
-    "queues": ("Queue", "DeadLetterQueue", "DeadLetterAlarm", "AgeAlarm", "QueueUrl"),
-    "schedules": ("Schedule",),
+    "services": get_args(ServiceSuffix), "queues": get_args(QueueSuffix), "schedules": get_args(ScheduleSuffix),
 }
 
-_NUMBERED = ("PublicSubnet{}", "PublicSubnet{}RouteTableAssociation", "PrivateSubnet{}",
-             "PrivateSubnet{}RouteTableAssociation", "PrivateRouteTable{}", "PrivateDefaultRoute{}",
-             "DatabaseSubnet{}", "DatabaseSubnet{}RouteTableAssociation", "NatGateway{}", "NatGateway{}Eip")
+
+class Named(Protocol):
+    """A plan entry (ServicePlan, QueuePlan, SchedulePlan): its spec name is its IDs' stem."""
+
+    @property
+    def name(self) -> str: ...
+
+
+def pascal(name: str) -> str:
+    """DNS-label name -> alphanumeric PascalCase: 'api-v2' -> 'ApiV2'."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("-"))
+
+
+def service_id(service: Named, suffix: ServiceSuffix) -> str:
+    return pascal(service.name) + suffix
+
+
+def queue_id(queue: Named, suffix: QueueSuffix) -> str:
+    return pascal(queue.name) + suffix
+
+
+def schedule_id(schedule: Named) -> str:
+    return pascal(schedule.name) + "Schedule"
+
+
+def scheduler_id(suffix: SchedulerSuffix) -> str:
+    return "Scheduler" + suffix
+
+
+def subnet_id(tier: Tier, n: int) -> str:
+    return f"{tier}Subnet{n}"
+
+
+def subnet_association_id(tier: Tier, n: int) -> str:
+    return f"{subnet_id(tier, n)}RouteTableAssociation"
+
+
+def private_route_table_id(n: int) -> str:
+    return f"PrivateRouteTable{n}"
+
+
+def private_default_route_id(n: int) -> str:
+    return f"PrivateDefaultRoute{n}"
+
+
+def nat_gateway_id(n: int) -> str:
+    return f"NatGateway{n}"
+
+
+def nat_gateway_eip_id(n: int) -> str:
+    return f"{nat_gateway_id(n)}Eip"
+
+
+_ZONES = (1, 2, 3)  # profiles.py allows azCount 1..3
 # Stack-wide logical IDs (resources, parameters, conditions, outputs).
 GLOBAL_IDS: frozenset[str] = frozenset({
     "Vpc", "VpcId", "SubnetIds", "InternetGateway", "VpcGatewayAttachment", "PublicRouteTable",
@@ -37,11 +101,11 @@ GLOBAL_IDS: frozenset[str] = frozenset({
     "LoadBalancer", "LoadBalancerSecurityGroup", "LoadBalancerListenersReady", "LoadBalancerUrl",
     "LoadBalancer5xxAlarm", "LoadBalancerLogsBucket", "LoadBalancerLogsBucketPolicy",
     "HttpListener", "HttpsListener", "CertificateArn", "HasCertificate", "ApiUrl",
-    "SchedulerFunction", "SchedulerFunctionRole", "SchedulerLogGroup", "SchedulerSecurityGroup", "SchedulerRole",
-    "SchedulerDeadLetterQueue", "SchedulerDeadLetterAlarm", "SchedulerInvokeConfig",
-    "SchedulerErrorsAlarm", "SweeperSchedule",
+    *(scheduler_id(suffix) for suffix in get_args(SchedulerSuffix)), "SweeperSchedule",
     "Dashboard", "DashboardUrl", "Distribution", "AppUrl",
-    *(pattern.format(i) for pattern in _NUMBERED for i in (1, 2, 3)),
+    *(make(tier, n) for make in (subnet_id, subnet_association_id) for tier in get_args(Tier) for n in _ZONES),
+    *(make(n) for make in (private_route_table_id, private_default_route_id, nat_gateway_id, nat_gateway_eip_id)
+      for n in _ZONES),
 })
 
 
@@ -49,11 +113,6 @@ def stack_name(app: str, environment: str) -> str:
     """The CloudFormation stack of an application in an environment: `<app>-<env>` (fbc's default for
     --stack-name, and the stem of fbc build's files)."""
     return f"{app}-{environment}"
-
-
-def pascal(name: str) -> str:
-    """DNS-label name -> alphanumeric PascalCase: 'api-v2' -> 'ApiV2'."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("-"))
 
 
 def logical_ids(kind: str, name: str) -> list[str]:

@@ -1,7 +1,8 @@
 """plan -> CloudFormation template: the generators, in the order their references need, from one list.
 
 Every resource of a taggable type (tags.py) gets the plan's tags; the finished template is checked against
-CloudFormation's limits. Output is deterministic: the same plan gives byte-identical JSON.
+CloudFormation's limits. Output is deterministic: the same plan gives byte-identical JSON. The build also
+returns the manifest of what was made (manifest.py), for cost and graph to read.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from troposphere import Template
 
 from ..plan import Plan
 from . import cdn, database, functions, monitoring, network, queues, scheduler, tags, tasks, web, workers
+from .manifest import Manifest
 from .stack import MAX_RESOURCES, LimitError, Stack
 
 Generator = Callable[[Stack], None]
@@ -44,10 +46,7 @@ MAX_S3_BYTES = 1_000_000
 class Built:
     template: Template
     body: str  # the JSON sent to CloudFormation
-
-    @property
-    def needs_s3_upload(self) -> bool:
-        return len(self.body.encode()) > MAX_INLINE_BYTES
+    manifest: Manifest  # every resource of the template: the plan node it serves and its role
 
 
 def _check_limits(template: Template, body: str) -> None:
@@ -73,7 +72,7 @@ def emit(plan: Plan) -> Built:
     tags.tag(stack)
     body = json.dumps(stack.template.to_dict(), indent=1, sort_keys=True) + "\n"
     _check_limits(stack.template, body)
-    return Built(stack.template, body)
+    return Built(stack.template, body, Manifest(tuple(stack.entries)))
 
 
-__all__ = ["GENERATORS", "Built", "LimitError", "emit"]
+__all__ = ["GENERATORS", "Built", "LimitError", "Manifest", "emit"]

@@ -13,6 +13,7 @@ from typing import Any
 
 from troposphere import GetAtt, Join, Ref, Sub, s3
 
+from .manifest import STACK
 from .stack import Stack, policy_document, skip_checks
 
 # Elastic Load Balancing's log-writing account per region (AWS: "Enable access logs for your Application Load
@@ -46,7 +47,8 @@ def bucket(stack: Stack) -> Any:
         LifecycleConfiguration=s3.LifecycleConfiguration(Rules=[s3.LifecycleRule(
             Id="expire-access-logs", Status="Enabled",
             ExpirationInDays=plan.decisions.log_retention_days,
-            NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1))])))
+            NoncurrentVersionExpiration=s3.NoncurrentVersionExpiration(NoncurrentDays=1))])),
+        node=STACK, role="logs")
     skip_checks(logs, ("CKV_AWS_18", "This bucket is itself the access log of the load balancer; logging its reads "
                                      "to another bucket would need a third, for little: only ELB writes here."))
     objects = Join("", [GetAtt(logs, "Arn"), f"/{PREFIX}/AWSLogs/", Ref("AWS::AccountId"), "/*"])
@@ -62,5 +64,5 @@ def bucket(stack: Stack) -> Any:
                     "Resource": [GetAtt(logs, "Arn"), Join("", [GetAtt(logs, "Arn"), "/*"])],
                     "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
     stack.add(s3.BucketPolicy("LoadBalancerLogsBucketPolicy", Bucket=Ref(logs),
-                              PolicyDocument=policy_document(writers)))
+                              PolicyDocument=policy_document(writers)), node=STACK, role="logs")
     return logs

@@ -19,8 +19,10 @@ from typing import Any
 
 from troposphere import GetAtt, Join, Select, Split, cloudfront
 
+from ..naming import service_id
 from ..plan import Plan, ServicePlan
 from .functions import TIMEOUT
+from .manifest import STACK
 from .stack import LimitError, Stack, skip_checks
 
 # AWS-managed policies (the same IDs in every account): "Use managed cache policies" and "Use managed origin
@@ -73,7 +75,8 @@ def path_patterns(service: ServicePlan) -> list[str]:
 
 
 def _origin_id(service: ServicePlan) -> str:
-    return f"{service.id}FunctionUrl"
+    """An origin's ID is its function URL's logical ID: unique per service, and says what it points at."""
+    return service_id(service, "FunctionUrl")
 
 
 def _behaviour(service: ServicePlan, **extra: Any) -> dict[str, Any]:
@@ -89,7 +92,7 @@ def emit(stack: Stack) -> None:
     default = default_service(services)
     origins = []
     for service in services:
-        url = GetAtt(stack.template.resources[f"{service.id}FunctionUrl"], "FunctionUrl")
+        url = GetAtt(stack.template.resources[service_id(service, "FunctionUrl")], "FunctionUrl")
         origins.append(cloudfront.Origin(
             Id=_origin_id(service), DomainName=Select(2, Split("/", url)),  # https://<domain>/ -> <domain>
             CustomOriginConfig=cloudfront.CustomOriginConfig(
@@ -113,7 +116,7 @@ def emit(stack: Stack) -> None:
         config["CacheBehaviors"] = behaviours
     distribution = cloudfront.Distribution("Distribution", DistributionConfig=cloudfront.DistributionConfig(**config))
     skip_checks(distribution, *SKIPPED_CHECKS)
-    stack.add(distribution)
+    stack.add(distribution, node=STACK, role="ingress")
     domain = GetAtt(distribution, "DomainName")
     stack.output("AppUrl", Join("", ["https://", domain]), "The application's one public address (CloudFront): "
                                                             "every public web service under its path.")

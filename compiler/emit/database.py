@@ -11,6 +11,7 @@ from collections.abc import Callable
 from troposphere import Equals, GetAtt, If, Not, Ref, Sub, ec2, rds
 
 from .. import contract
+from .manifest import STACK
 from .stack import DatabaseRefs, Stack, ignore_lint, skip_checks, statement
 
 PORT = 5432
@@ -26,19 +27,19 @@ def rds_postgres(stack: Stack) -> DatabaseRefs:
     assert network is not None and network.database_subnets is not None, "rds needs the new VPC's subnets"
     client = stack.add(ec2.SecurityGroup(
         "DatabaseClientSecurityGroup", GroupDescription="Members may connect to the database",
-        VpcId=network.vpc_id, SecurityGroupEgress=[NO_EGRESS]))
+        VpcId=network.vpc_id, SecurityGroupEgress=[NO_EGRESS]), node=STACK, role="database")
     server = stack.add(ec2.SecurityGroup(
         "DatabaseSecurityGroup", GroupDescription="The database: PostgreSQL from its clients only",
-        VpcId=network.vpc_id, SecurityGroupEgress=[NO_EGRESS]))
+        VpcId=network.vpc_id, SecurityGroupEgress=[NO_EGRESS]), node=STACK, role="database")
     stack.add(ec2.SecurityGroupIngress(
         "DatabaseIngressFromClients", GroupId=Ref(server), SourceSecurityGroupId=Ref(client), IpProtocol="tcp",
-        FromPort=PORT, ToPort=PORT, Description="PostgreSQL from database clients"))
+        FromPort=PORT, ToPort=PORT, Description="PostgreSQL from database clients"), node=STACK, role="database")
     stack.add(ec2.SecurityGroupEgress(
         "DatabaseClientEgress", GroupId=Ref(client), DestinationSecurityGroupId=Ref(server), IpProtocol="tcp",
-        FromPort=PORT, ToPort=PORT, Description="PostgreSQL to the database"))
+        FromPort=PORT, ToPort=PORT, Description="PostgreSQL to the database"), node=STACK, role="database")
     subnets = stack.add(rds.DBSubnetGroup(
         "DatabaseSubnetGroup", DBSubnetGroupDescription=f"{plan.stack_name} database subnets",
-        SubnetIds=network.database_subnets))
+        SubnetIds=network.database_subnets), node=STACK, role="database")
     performance: dict[str, object] = {}
     if policy.performance_insights:
         performance = {"EnablePerformanceInsights": True, "PerformanceInsightsRetentionPeriod": 7}
@@ -54,7 +55,7 @@ def rds_postgres(stack: Stack) -> DatabaseRefs:
         BackupRetentionPeriod=policy.backup_retention_days, CopyTagsToSnapshot=True,
         AutoMinorVersionUpgrade=True, DBSubnetGroupName=Ref(subnets), VPCSecurityGroups=[Ref(server)],
         EnableCloudwatchLogsExports=["postgresql"],
-        DeletionPolicy="Snapshot", UpdateReplacePolicy="Snapshot", **performance))
+        DeletionPolicy="Snapshot", UpdateReplacePolicy="Snapshot", **performance), node=STACK, role="database")
     secret = GetAtt(database, "MasterUserSecret.SecretArn")
     host = GetAtt(database, "Endpoint.Address")
     port = GetAtt(database, "Endpoint.Port")

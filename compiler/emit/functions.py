@@ -4,12 +4,17 @@ the AWS Lambda Web Adapter, which forwards Lambda events to the port the image s
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from troposphere import GetAtt, Join, Ref, awslambda, ec2
 
 from .. import contract
+from ..naming import FunctionSuffix, service_id
 from ..plan import ServicePlan
+from . import manifest
+from .manifest import Node
 from .stack import Stack, log_group, role, skip_checks, statement
 from .tasks import image_parameter, image_pull_statements, queue_statements, role_environment, secret_statements
 
@@ -40,13 +45,15 @@ def lambda_environment(stack: Stack, service: ServicePlan) -> dict[str, Any]:
     return env
 
 
-def function(stack: Stack, service: ServicePlan, statements: list[dict[str, Any]], *, timeout: int,
-             handler: str | None, extra_env: dict[str, Any] | None = None, logical: str | None = None,
+Namer = Callable[[FunctionSuffix], str]  # a function's logical IDs: a web service's, or the scheduler's
+
+
+def function(stack: Stack, service: ServicePlan, statements: list[dict[str, Any]], *, node: Node, name: Namer,
+             timeout: int, handler: str | None, extra_env: dict[str, Any] | None = None,
              vpc: awslambda.VPCConfig | None = None) -> Any:
-    """A container-image Lambda with its own log group and a role limited to `statements`."""
-    stem = logical or f"{service.id}"
-    logs_group = log_group(stack, f"{stem}LogGroup")
-    execution = role(stack, f"{stem}FunctionRole", "lambda.amazonaws.com", [
+    """A container-image Lambda serving `node`, with its own log group and a role limited to `statements`."""
+    logs_group = log_group(stack, name("LogGroup"), node)
+    execution = role(stack, name("FunctionRole"), node, "lambda.amazonaws.com", [
         statement("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [GetAtt(logs_group, "Arn")]),
         *[s for s in image_pull_statements(service) if s["Sid"] != "EcrLogin"],
         *statements,
@@ -63,7 +70,7 @@ def function(stack: Stack, service: ServicePlan, statements: list[dict[str, Any]
         props["VpcConfig"] = vpc
     if handler is not None:
         props["ImageConfig"] = awslambda.ImageConfig(EntryPoint=contract.LAMBDA_ENTRYPOINT, Command=[handler])
-    fn = stack.add(awslambda.Function(f"{stem}Function", **props))
+    fn = stack.add(awslambda.Function(name("Function"), **props), node=node, role="function")
     skip_checks(fn, *FUNCTION_TRADE_OFFS)
     if vpc is None:
         skip_checks(fn, ("CKV_AWS_117", "Outside any VPC: it needs nothing private (no RDS here) and reaches AWS "
@@ -75,7 +82,8 @@ def function(stack: Stack, service: ServicePlan, statements: list[dict[str, Any]
     return fn
 
 
-def join_vpc(stack: Stack, stem: str, statements: list[dict[str, Any]]) -> awslambda.VPCConfig | None:
+def join_vpc(stack: Stack, node: Node, name: Namer, label: str,
+             statements: list[dict[str, Any]]) -> awslambda.VPCConfig | None:
     """A runtime function joins the VPC when the database is private there (RDS); it then reaches AWS APIs
     through the NAT. Adds the network-interface permissions it needs to `statements`."""
     assert stack.network is not None and stack.database is not None
@@ -88,10 +96,11 @@ def join_vpc(stack: Stack, stem: str, statements: list[dict[str, Any]]) -> awsla
         "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
         "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"], ["*"]))
     group = stack.add(ec2.SecurityGroup(
-        f"{stem}SecurityGroup", GroupDescription=f"{stem} function: AWS APIs and the database",
+        name("SecurityGroup"), GroupDescription=f"{label} function: AWS APIs and the database",
         VpcId=stack.network.vpc_id,
         SecurityGroupEgress=[ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=443, ToPort=443,
-                                                   CidrIp="0.0.0.0/0", Description="AWS APIs over HTTPS")]))
+                                                   CidrIp="0.0.0.0/0", Description="AWS APIs over HTTPS")]),
+        node=node, role="network")
     return awslambda.VPCConfig(SecurityGroupIds=[Ref(group), stack.database.client_security_group],
                                SubnetIds=stack.network.task_subnets)
 
@@ -101,28 +110,31 @@ def emit(stack: Stack) -> None:
         return
     assert stack.database is not None
     for service in stack.plan.web_services:
+        node, name = manifest.service(service.name), partial(service_id, service)
         statements = queue_statements(stack, service)
         statements += _read_secrets([ref for _, ref in service.secrets])
         if service.role is not None:
             statements += stack.database.read_statements
         handler = contract.LAMBDA_HANDLERS["api"] if service.role == "api" else None
-        vpc = join_vpc(stack, service.id, statements) if service.role is not None else None
-        fn = function(stack, service, statements, timeout=TIMEOUT, handler=handler, vpc=vpc)
+        vpc = join_vpc(stack, node, name, service.id, statements) if service.role is not None else None
+        fn = function(stack, service, statements, node=node, name=name, timeout=TIMEOUT, handler=handler, vpc=vpc)
         stack.functions[service.name] = fn
         auth = "NONE" if service.public else "AWS_IAM"
-        url = stack.add(awslambda.Url(f"{service.id}FunctionUrl", TargetFunctionArn=GetAtt(fn, "Arn"),
-                                      AuthType=auth, InvokeMode="BUFFERED"))
+        url = stack.add(awslambda.Url(service_id(service, "FunctionUrl"), TargetFunctionArn=GetAtt(fn, "Arn"),
+                                      AuthType=auth, InvokeMode="BUFFERED"), node=node, role="ingress")
         if service.public:
             skip_checks(url, ("CKV_AWS_258", f"Public by the spec (services.{service.name}.public): a browser or API "
                                              "client calls it directly; the API checks a bearer key on every "
                                              "request. Non-public services get AWS_IAM."))
             # Since October 2025 a public URL needs both permissions; the second only through the URL.
-            stack.add(awslambda.Permission(f"{service.id}FunctionUrlPermission", Action="lambda:InvokeFunctionUrl",
-                                           FunctionName=Ref(fn), Principal="*", FunctionUrlAuthType="NONE"))
-            stack.add(awslambda.Permission(f"{service.id}FunctionInvokePermission", Action="lambda:InvokeFunction",
-                                           FunctionName=Ref(fn), Principal="*", InvokedViaFunctionUrl=True))
+            stack.add(awslambda.Permission(service_id(service, "FunctionUrlPermission"),
+                                           Action="lambda:InvokeFunctionUrl", FunctionName=Ref(fn), Principal="*",
+                                           FunctionUrlAuthType="NONE"), node=node, role="ingress")
+            stack.add(awslambda.Permission(service_id(service, "FunctionInvokePermission"),
+                                           Action="lambda:InvokeFunction", FunctionName=Ref(fn), Principal="*",
+                                           InvokedViaFunctionUrl=True), node=node, role="ingress")
         path = stack.plan.api_base_path(service).strip("/")
-        stack.output(f"{service.id}ServiceUrl", GetAtt(url, "FunctionUrl"),
+        stack.output(service_id(service, "ServiceUrl"), GetAtt(url, "FunctionUrl"),
                      f"Function URL of {service.name}" + (f" (it answers under /{path})." if path else "."))
         if service.role == "api" and not service.public:  # a public API's URL is CloudFront's (cdn.py)
             stack.output("ApiUrl", Join("", [GetAtt(url, "FunctionUrl"), path]) if path else GetAtt(url, "FunctionUrl"),

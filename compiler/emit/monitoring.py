@@ -7,6 +7,8 @@ from typing import Any
 
 from troposphere import Equals, Not, Ref, Sub, cloudwatch, kms, sns
 
+from ..naming import queue_id, service_id
+from .manifest import STACK, Node
 from .stack import Stack, policy_document, skip_checks
 
 
@@ -36,10 +38,10 @@ def topic(stack: Stack) -> None:
                             "kms:ReEncrypt*"], "Resource": "*",
                  "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": Sub(
                      "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*")}}},
-            ])))
+            ])), node=STACK, role="encryption")
         stack.key = key
         props["KmsMasterKeyId"] = Ref(key)
-    stack.alert_topic = stack.add(sns.Topic("AlertTopic", **props))
+    stack.alert_topic = stack.add(sns.Topic("AlertTopic", **props), node=STACK, role="alerts")
     if stack.key is None:
         skip_checks(stack.alert_topic, ("CKV_AWS_26", "Unencrypted: CloudWatch cannot publish to a topic under the "
                                                       "AWS-managed SNS key, and a customer key (USD 1/month) would "
@@ -49,18 +51,19 @@ def topic(stack: Stack) -> None:
                     Description="Address that receives alarm notifications (empty: none).")
     stack.template.add_condition("HasAlertEmail", Not(Equals(Ref("AlertEmail"), "")))
     stack.add(sns.SubscriptionResource("AlertEmailSubscription", Condition="HasAlertEmail", Protocol="email",
-                               Endpoint=Ref("AlertEmail"), TopicArn=Ref(stack.alert_topic)))
+                               Endpoint=Ref("AlertEmail"), TopicArn=Ref(stack.alert_topic)), node=STACK, role="alerts")
     stack.output("AlertTopicArn", Ref(stack.alert_topic), "SNS topic every alarm notifies.")
 
 
-def alarm(stack: Stack, logical_id: str, description: str, dimensions: dict[str, Any], **props: Any) -> Any:
-    """An alarm that notifies the alert topic when it fires and when it clears."""
+def alarm(stack: Stack, logical_id: str, node: Node, description: str, dimensions: dict[str, Any],
+          **props: Any) -> Any:
+    """An alarm about `node` that notifies the alert topic when it fires and when it clears."""
     assert stack.alert_topic is not None, "monitoring.topic runs before any generator that adds alarms"
     props.setdefault("TreatMissingData", "notBreaching")
     return stack.add(cloudwatch.Alarm(
         logical_id, AlarmDescription=description, ActionsEnabled=True,
         Dimensions=[cloudwatch.MetricDimension(Name=k, Value=v) for k, v in dimensions.items()],
-        AlarmActions=[Ref(stack.alert_topic)], OKActions=[Ref(stack.alert_topic)], **props))
+        AlarmActions=[Ref(stack.alert_topic)], OKActions=[Ref(stack.alert_topic)], **props), node=node, role="alarm")
 
 
 def _widget(title: str, metrics: list[list[Any]], x: int, y: int, stat: str = "Average") -> dict[str, Any]:
@@ -84,15 +87,15 @@ def dashboard(stack: Stack) -> None:
         return ["AWS/SQS", metric, "QueueName", f"${{{logical_id}.QueueName}}"]
 
     if plan.queues:
-        place("Queue depth", [queue_metric("ApproximateNumberOfMessagesVisible", f"{q.id}Queue")
+        place("Queue depth", [queue_metric("ApproximateNumberOfMessagesVisible", queue_id(q, "Queue"))
                               for q in plan.queues], "Maximum")
-        place("Age of oldest message (s)", [queue_metric("ApproximateAgeOfOldestMessage", f"{q.id}Queue")
+        place("Age of oldest message (s)", [queue_metric("ApproximateAgeOfOldestMessage", queue_id(q, "Queue"))
                                             for q in plan.queues], "Maximum")
-        place("Dead letters", [queue_metric("ApproximateNumberOfMessagesVisible", f"{q.id}DeadLetterQueue")
+        place("Dead letters", [queue_metric("ApproximateNumberOfMessagesVisible", queue_id(q, "DeadLetterQueue"))
                                for q in plan.queues], "Maximum")
     services = [s for s in plan.services if s.name in stack.ecs_services]
     if services:
-        names = [f"${{{s.id}Service.Name}}" for s in services]
+        names = [f"${{{service_id(s, 'Service')}.Name}}" for s in services]
         place("Service CPU (%)", [["AWS/ECS", "CPUUtilization", "ServiceName", n, "ClusterName", "${Cluster}"]
                                   for n in names])
         place("Service memory (%)", [["AWS/ECS", "MemoryUtilization", "ServiceName", n, "ClusterName",
@@ -111,6 +114,7 @@ def dashboard(stack: Stack) -> None:
                                                    ["AWS/RDS", "DatabaseConnections", *db, {"yAxis": "right"}]])
         place("Database free storage (bytes)", [["AWS/RDS", "FreeStorageSpace", *db]], "Minimum")
     body = json.dumps({"widgets": widgets}, sort_keys=True, separators=(",", ":"))
-    stack.add(cloudwatch.Dashboard("Dashboard", DashboardName=stack.name(), DashboardBody=Sub(body)))
+    stack.add(cloudwatch.Dashboard("Dashboard", DashboardName=stack.name(), DashboardBody=Sub(body)),
+              node=STACK, role="dashboard")
     stack.output("DashboardUrl", Sub("https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home?region="
                                      "${AWS::Region}#dashboards:name=${Dashboard}"), "CloudWatch dashboard.")

@@ -7,6 +7,16 @@ from collections.abc import Callable
 
 from troposphere import Base64, GetAtt, GetAZs, Ref, Select, ec2
 
+from ..naming import (
+    Tier,
+    nat_gateway_eip_id,
+    nat_gateway_id,
+    private_default_route_id,
+    private_route_table_id,
+    subnet_association_id,
+    subnet_id,
+)
+from .manifest import STACK, Role
 from .stack import NetworkRefs, Stack
 
 VPC_CIDR = ipaddress.ip_network("10.0.0.0/16")
@@ -47,32 +57,39 @@ fi
 """
 
 
-def _subnets(stack: Stack, tier: str, prefix: int, first: int) -> list[ec2.Subnet]:
+# The manifest says each subnet's tier, so what sits in a subnet is placed without reading logical IDs.
+TIER_ROLES: dict[Tier, Role] = {"Public": "public-subnet", "Private": "private-subnet",
+                                "Database": "database-subnet"}
+
+
+def _subnets(stack: Stack, tier: Tier, prefix: int, first: int) -> list[tuple[int, ec2.Subnet]]:
+    """(zone number, subnet) for each availability zone."""
     subnets = []
     base = VPC_CIDR.network_address
     size = 2 ** (32 - prefix)
     for az in range(stack.plan.decisions.network.az_count):
         cidr = ipaddress.ip_network(f"{base + (first + az) * size}/{prefix}")
-        subnets.append(stack.add(ec2.Subnet(
-            f"{tier}Subnet{az + 1}", VpcId=Ref("Vpc"), CidrBlock=str(cidr),
-            AvailabilityZone=Select(az, GetAZs("")), MapPublicIpOnLaunch=False)))
+        subnets.append((az + 1, stack.add(ec2.Subnet(
+            subnet_id(tier, az + 1), VpcId=Ref("Vpc"), CidrBlock=str(cidr),
+            AvailabilityZone=Select(az, GetAZs("")), MapPublicIpOnLaunch=False), node=STACK, role=TIER_ROLES[tier])))
     return subnets
 
 
-def _route_table(stack: Stack, logical_id: str, subnets: list[ec2.Subnet]) -> ec2.RouteTable:
-    table = stack.add(ec2.RouteTable(logical_id, VpcId=Ref("Vpc")))
-    for subnet in subnets:
-        stack.add(ec2.SubnetRouteTableAssociation(f"{subnet.title}RouteTableAssociation",
-                                                  SubnetId=Ref(subnet), RouteTableId=Ref(table)))
+def _route_table(stack: Stack, logical_id: str, tier: Tier, subnets: list[tuple[int, ec2.Subnet]]) -> ec2.RouteTable:
+    table = stack.add(ec2.RouteTable(logical_id, VpcId=Ref("Vpc")), node=STACK, role="network")
+    for n, subnet in subnets:
+        stack.add(ec2.SubnetRouteTableAssociation(subnet_association_id(tier, n), SubnetId=Ref(subnet),
+                                                  RouteTableId=Ref(table)), node=STACK, role="network")
     return table
 
 
 def _nat_gateways(stack: Stack, public: list[ec2.Subnet], count: int) -> list[Ref]:
     gateways = []
     for i in range(count):
-        eip = stack.add(ec2.EIP(f"NatGateway{i + 1}Eip", Domain="vpc", DependsOn="VpcGatewayAttachment"))
-        gateway = stack.add(ec2.NatGateway(f"NatGateway{i + 1}", AllocationId=GetAtt(eip, "AllocationId"),
-                                           SubnetId=Ref(public[i])))
+        eip = stack.add(ec2.EIP(nat_gateway_eip_id(i + 1), Domain="vpc", DependsOn="VpcGatewayAttachment"),
+                        node=STACK, role="nat")
+        gateway = stack.add(ec2.NatGateway(nat_gateway_id(i + 1), AllocationId=GetAtt(eip, "AllocationId"),
+                                           SubnetId=Ref(public[i])), node=STACK, role="nat")
         gateways.append(Ref(gateway))
     return gateways
 
@@ -90,7 +107,8 @@ def _nat_instance(stack: Stack, public: list[ec2.Subnet]) -> Ref:
         SecurityGroupIngress=[ec2.SecurityGroupRule(IpProtocol="-1", CidrIp=str(VPC_CIDR),
                                                     Description="traffic to forward, from inside the VPC")],
         SecurityGroupEgress=[ec2.SecurityGroupRule(IpProtocol="-1", CidrIp="0.0.0.0/0",
-                                                   Description="forwarded traffic to the internet")]))
+                                                   Description="forwarded traffic to the internet")]),
+        node=STACK, role="nat")
     template = stack.add(ec2.LaunchTemplate(
         "NatInstanceLaunchTemplate",
         LaunchTemplateData=ec2.LaunchTemplateData(
@@ -98,30 +116,36 @@ def _nat_instance(stack: Stack, public: list[ec2.Subnet]) -> Ref:
             MetadataOptions=ec2.MetadataOptions(HttpTokens="required", HttpEndpoint="enabled"),
             BlockDeviceMappings=[ec2.LaunchTemplateBlockDeviceMapping(
                 DeviceName="/dev/xvda", Ebs=ec2.EBSBlockDevice(Encrypted=True, VolumeType="gp3", VolumeSize=8,
-                                                               DeleteOnTermination=True))])))
+                                                               DeleteOnTermination=True))])),
+        node=STACK, role="nat")
     instance = stack.add(ec2.Instance(
         "NatInstance", InstanceType=NAT_INSTANCE_TYPE,
         LaunchTemplate=ec2.LaunchTemplateSpecification(
             LaunchTemplateId=Ref(template), Version=GetAtt(template, "LatestVersionNumber")),
         SubnetId=Ref(public[0]), SecurityGroupIds=[Ref(group)], SourceDestCheck=False,
-        UserData=Base64(NAT_USER_DATA)))
+        UserData=Base64(NAT_USER_DATA)), node=STACK, role="nat")
     # A stable address for the far ends that allow-list it; it follows a replaced instance.
-    stack.add(ec2.EIP("NatInstanceEip", Domain="vpc", InstanceId=Ref(instance), DependsOn="VpcGatewayAttachment"))
+    stack.add(ec2.EIP("NatInstanceEip", Domain="vpc", InstanceId=Ref(instance), DependsOn="VpcGatewayAttachment"),
+              node=STACK, role="nat")
     return Ref(instance)
 
 
 def new_vpc(stack: Stack) -> NetworkRefs:
     azs = stack.plan.decisions.network.az_count
-    stack.add(ec2.VPC("Vpc", CidrBlock=str(VPC_CIDR), EnableDnsSupport=True, EnableDnsHostnames=True))
-    stack.add(ec2.InternetGateway("InternetGateway"))
+    stack.add(ec2.VPC("Vpc", CidrBlock=str(VPC_CIDR), EnableDnsSupport=True, EnableDnsHostnames=True),
+              node=STACK, role="network")
+    stack.add(ec2.InternetGateway("InternetGateway"), node=STACK, role="network")
     stack.add(ec2.VPCGatewayAttachment("VpcGatewayAttachment", VpcId=Ref("Vpc"),
-                                       InternetGatewayId=Ref("InternetGateway")))
-    public = _subnets(stack, "Public", 24, 0)
-    database = _subnets(stack, "Database", 24, 128)
-    public_table = _route_table(stack, "PublicRouteTable", public)
+                                       InternetGatewayId=Ref("InternetGateway")), node=STACK, role="network")
+    numbered_public = _subnets(stack, "Public", 24, 0)
+    numbered_database = _subnets(stack, "Database", 24, 128)
+    public, database = [s for _, s in numbered_public], [s for _, s in numbered_database]
+    public_table = _route_table(stack, "PublicRouteTable", "Public", numbered_public)
     stack.add(ec2.Route("PublicDefaultRoute", RouteTableId=Ref(public_table), DestinationCidrBlock="0.0.0.0/0",
-                        GatewayId=Ref("InternetGateway"), DependsOn="VpcGatewayAttachment"))
-    _route_table(stack, "DatabaseRouteTable", database)  # local routes only: the database never goes out
+                        GatewayId=Ref("InternetGateway"), DependsOn="VpcGatewayAttachment"),
+              node=STACK, role="network")
+    # local routes only: the database never goes out
+    _route_table(stack, "DatabaseRouteTable", "Database", numbered_database)
 
     nat = stack.plan.decisions.network.nat
     if nat == "none":
@@ -131,17 +155,18 @@ def new_vpc(stack: Stack) -> NetworkRefs:
         return NetworkRefs(
             vpc_id=Ref("Vpc"), task_subnets=[Ref(s) for s in public], public_subnets=[Ref(s) for s in public],
             database_subnets=[Ref(s) for s in database])
-    private = _subnets(stack, "Private", 20, 1)
+    numbered_private = _subnets(stack, "Private", 20, 1)
+    private = [s for _, s in numbered_private]
     if nat == "instance":
         instance = _nat_instance(stack, public)
         targets = [{"InstanceId": instance}] * azs
     else:
         gateways = _nat_gateways(stack, public, azs if nat == "gateway-per-az" else 1)
         targets = [{"NatGatewayId": gateways[i % len(gateways)]} for i in range(azs)]
-    for i, subnet in enumerate(private):
-        table = _route_table(stack, f"PrivateRouteTable{i + 1}", [subnet])
-        stack.add(ec2.Route(f"PrivateDefaultRoute{i + 1}", RouteTableId=Ref(table),
-                            DestinationCidrBlock="0.0.0.0/0", **targets[i]))
+    for i, (n, subnet) in enumerate(numbered_private):
+        table = _route_table(stack, private_route_table_id(n), "Private", [(n, subnet)])
+        stack.add(ec2.Route(private_default_route_id(n), RouteTableId=Ref(table),
+                            DestinationCidrBlock="0.0.0.0/0", **targets[i]), node=STACK, role="network")
     stack.output("VpcId", Ref("Vpc"), "The VPC this stack created.")
     return NetworkRefs(
         vpc_id=Ref("Vpc"), task_subnets=[Ref(s) for s in private], public_subnets=[Ref(s) for s in public],

@@ -6,6 +6,9 @@ from typing import Any
 
 from troposphere import GetAtt, Ref, sqs
 
+from ..naming import queue_id
+from . import manifest
+from .manifest import Node, Role
 from .monitoring import alarm
 from .stack import QueueRefs, Stack, skip_checks
 
@@ -18,8 +21,8 @@ SSE_SQS = ("CKV_AWS_27", "Encrypted at rest with SSE-SQS (SqsManagedSseEnabled, 
 LIFECYCLE = {"DeletionPolicy": "Delete", "UpdateReplacePolicy": "Retain"}
 
 
-def new_queue(stack: Stack, logical_id: str, **props: Any) -> Any:
-    resource = stack.add(sqs.Queue(logical_id, SqsManagedSseEnabled=True, **LIFECYCLE, **props))
+def new_queue(stack: Stack, logical_id: str, node: Node, role: Role, **props: Any) -> Any:
+    resource = stack.add(sqs.Queue(logical_id, SqsManagedSseEnabled=True, **LIFECYCLE, **props), node=node, role=role)
     skip_checks(resource, SSE_SQS)
     return resource
 
@@ -27,13 +30,15 @@ def new_queue(stack: Stack, logical_id: str, **props: Any) -> Any:
 def emit(stack: Stack) -> None:
     full = stack.plan.decisions.all_alarms
     for q in stack.plan.queues:
+        node = manifest.queue(q.name)
         fifo: dict[str, Any] = {"FifoQueue": True} if q.fifo else {}
-        dead_letter = new_queue(stack, f"{q.id}DeadLetterQueue", QueueName=q.dead_letter_physical_name,
-                            MessageRetentionPeriod=q.dead_letter_retention, **fifo)
+        dead_letter = new_queue(stack, queue_id(q, "DeadLetterQueue"), node, "dead-letter",
+                                QueueName=q.dead_letter_physical_name, MessageRetentionPeriod=q.dead_letter_retention,
+                                **fifo)
         if q.fifo and q.content_based_deduplication:
             fifo["ContentBasedDeduplication"] = True
         main = new_queue(
-            stack, f"{q.id}Queue", QueueName=q.physical_name,
+            stack, queue_id(q, "Queue"), node, "queue", QueueName=q.physical_name,
             VisibilityTimeout=q.visibility_timeout, MessageRetentionPeriod=q.retention, DelaySeconds=q.delay,
             ReceiveMessageWaitTimeSeconds=q.receive_wait_time, MaximumMessageSize=q.max_message_size,
             RedrivePolicy=sqs.RedrivePolicy(deadLetterTargetArn=GetAtt(dead_letter, "Arn"),
@@ -47,7 +52,8 @@ def emit(stack: Stack) -> None:
         meaning = (" (RunTask failed for it each time: throttling, the Fargate vCPU quota or no Spot capacity; "
                    "the sweeper still runs its execution, so look at the Pipe's and ECS's limits)"
                    if stack.plan.decisions.worker_dispatch == "pipe" else "")
-        alarm(stack, f"{q.id}DeadLetterAlarm", f"Messages of {q.name} reached its dead-letter queue{meaning}",
+        alarm(stack, queue_id(q, "DeadLetterAlarm"), node,
+              f"Messages of {q.name} reached its dead-letter queue{meaning}",
               Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
               dimensions={"QueueName": GetAtt(dead_letter, "QueueName")},
               Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=0,
@@ -59,9 +65,9 @@ def emit(stack: Stack) -> None:
             # nothing consumes at all (Pipes stops a pipe whose target keeps failing, and then no message
             # reaches the dead-letter queue), so ultra keeps this one alarm per queue within the free ten.
             threshold = max(2 * q.visibility_timeout, 600)
-            alarm(stack, f"{q.id}AgeAlarm", f"The oldest message of {q.name} is older than {threshold}s",
+            alarm(stack, queue_id(q, "AgeAlarm"), node, f"The oldest message of {q.name} is older than {threshold}s",
                   Namespace="AWS/SQS", MetricName="ApproximateAgeOfOldestMessage",
                   dimensions={"QueueName": GetAtt(main, "QueueName")},
                   Statistic="Maximum", Period=300, EvaluationPeriods=2, Threshold=threshold,
                   ComparisonOperator="GreaterThanThreshold")
-        stack.output(f"{q.id}QueueUrl", Ref(main), f"URL of the {q.name} queue.")
+        stack.output(queue_id(q, "QueueUrl"), Ref(main), f"URL of the {q.name} queue.")

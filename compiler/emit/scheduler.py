@@ -10,8 +10,11 @@ from typing import Any
 from troposphere import GetAtt, Ref, awslambda, scheduler
 
 from .. import contract
+from ..naming import schedule_id, scheduler_id
 from ..plan import Plan, ServicePlan
+from . import manifest
 from .functions import _read_secrets, function, join_vpc
+from .manifest import SCHEDULER
 from .monitoring import alarm
 from .queues import new_queue
 from .stack import Stack, role, statement
@@ -63,23 +66,22 @@ def emit(stack: Stack) -> None:
     # One queue for every way an invocation can fail: Scheduler could not deliver it (the schedule's dead-letter
     # config), or the handler raised on each of Lambda's asynchronous attempts (the on-failure destination).
     # Either way the event lands here and its alarm fires; without the destination Lambda drops it silently.
-    dead_letter = new_queue(stack, "SchedulerDeadLetterQueue", QueueName=stack.name("scheduler-dlq"),
-                        MessageRetentionPeriod=14 * 86400)
+    dead_letter = new_queue(stack, scheduler_id("DeadLetterQueue"), SCHEDULER, "dead-letter",
+                            QueueName=stack.name("scheduler-dlq"), MessageRetentionPeriod=14 * 86400)
     statements = [statement("SendExecutions", ["sqs:SendMessage", "sqs:GetQueueAttributes"],
                             [GetAtt(queue, "Arn")]),
                   statement("SendFailures", ["sqs:SendMessage"], [GetAtt(dead_letter, "Arn")]),
                   *stack.database.read_statements,
                   *_read_secrets([ref for _, ref in plan.runtime_secrets])]
-    vpc = join_vpc(stack, "Scheduler", statements)
-    fn = function(stack, image, statements, timeout=TIMEOUT, handler=contract.LAMBDA_HANDLERS["scheduler"],
-                  extra_env=env, logical="Scheduler", vpc=vpc)
-    stack.scheduler_function = fn
+    vpc = join_vpc(stack, SCHEDULER, scheduler_id, "Scheduler", statements)
+    fn = function(stack, image, statements, node=SCHEDULER, name=scheduler_id, timeout=TIMEOUT,
+                  handler=contract.LAMBDA_HANDLERS["scheduler"], extra_env=env, vpc=vpc)
     stack.add(awslambda.EventInvokeConfig(
-        "SchedulerInvokeConfig", FunctionName=Ref(fn), Qualifier="$LATEST", MaximumRetryAttempts=ASYNC_RETRIES,
+        scheduler_id("InvokeConfig"), FunctionName=Ref(fn), Qualifier="$LATEST", MaximumRetryAttempts=ASYNC_RETRIES,
         MaximumEventAgeInSeconds=3600, DestinationConfig=awslambda.DestinationConfig(
-            OnFailure=awslambda.OnFailure(Destination=GetAtt(dead_letter, "Arn")))))
+            OnFailure=awslambda.OnFailure(Destination=GetAtt(dead_letter, "Arn")))), node=SCHEDULER, role="function")
 
-    invoker = role(stack, "SchedulerRole", "scheduler.amazonaws.com", [
+    invoker = role(stack, scheduler_id("Role"), SCHEDULER, "scheduler.amazonaws.com", [
         statement("InvokeScheduler", ["lambda:InvokeFunction"], [GetAtt(fn, "Arn")]),
         statement("DeadLetters", ["sqs:SendMessage"], [GetAtt(dead_letter, "Arn")]),
     ])
@@ -88,23 +90,25 @@ def emit(stack: Stack) -> None:
                                                MaximumWindowInMinutes=schedule.flexible_window_minutes)
                   if schedule.flexible_window_minutes else scheduler.FlexibleTimeWindow(Mode="OFF"))
         stack.add(scheduler.Schedule(
-            f"{schedule.id}Schedule", Description=schedule.description or f"Starts workflow {schedule.workflow}",
+            schedule_id(schedule), Description=schedule.description or f"Starts workflow {schedule.workflow}",
             ScheduleExpression=schedule.expression, ScheduleExpressionTimezone=schedule.timezone,
             FlexibleTimeWindow=window, State="ENABLED" if schedule.enabled else "DISABLED",
             Target=_target(stack, fn, invoker, dead_letter, schedule.event(),
-                           schedule.max_attempts, schedule.max_age)))
+                           schedule.max_attempts, schedule.max_age)),
+            node=manifest.schedule(schedule.name), role="schedule")
     stack.add(scheduler.Schedule(
         "SweeperSchedule", Description="Re-enqueues executions whose lease expired or that were never sent",
         ScheduleExpression=contract.SWEEP_RATE, FlexibleTimeWindow=scheduler.FlexibleTimeWindow(Mode="OFF"),
         State="ENABLED", Target=_target(stack, fn, invoker, dead_letter, {"type": contract.SWEEP_EVENT},
-                                        max_attempts=0, max_age=300)))
-    alarm(stack, "SchedulerDeadLetterAlarm", "A scheduler invocation failed: not delivered, or the handler failed "
-                                             "all its attempts (the message holds the event and the error)",
+                                        max_attempts=0, max_age=300)), node=SCHEDULER, role="schedule")
+    alarm(stack, scheduler_id("DeadLetterAlarm"), SCHEDULER,
+          "A scheduler invocation failed: not delivered, or the handler failed all its attempts (the message holds "
+          "the event and the error)",
           Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
           dimensions={"QueueName": GetAtt(dead_letter, "QueueName")},
           Statistic="Maximum", Period=300, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold")
-    if plan.policy.monitoring.alarms == "full":
-        alarm(stack, "SchedulerErrorsAlarm", "The scheduler function fails",
+    if plan.decisions.all_alarms:
+        alarm(stack, scheduler_id("ErrorsAlarm"), SCHEDULER, "The scheduler function fails",
               Namespace="AWS/Lambda", MetricName="Errors",
               dimensions={"FunctionName": Ref(fn)},
               Statistic="Sum", Period=300, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold")

@@ -12,6 +12,7 @@ from typing import Any
 from troposphere import AWSObject, GetAtt, Output, Parameter, Ref, Sub, Template, iam, logs
 
 from ..plan import Plan
+from .manifest import Entry, Node, Role
 
 MAX_RESOURCES = 500
 
@@ -66,14 +67,17 @@ class Stack:
     functions: dict[str, Any] = field(default_factory=dict)  # web services served from Lambda
     load_balancer: Any | None = None
     target_groups: dict[str, Any] = field(default_factory=dict)
-    scheduler_function: Any | None = None
+    entries: list[Entry] = field(default_factory=list)  # the manifest, one entry per resource added
 
-    def add(self, resource: AWSObject) -> Any:
+    def add(self, resource: AWSObject, *, node: Node, role: Role) -> Any:
+        """Add a resource, saying which plan node it serves and what it does there (emit.manifest)."""
         if len(self.template.resources) >= MAX_RESOURCES:
             raise LimitError(f"the application needs more than {MAX_RESOURCES} resources (the limit was reached at "
                              f"{resource.title}); CloudFormation allows {MAX_RESOURCES} per stack: split it into "
                              f"several specs, one stack each")
-        return self.template.add_resource(resource)
+        added = self.template.add_resource(resource)
+        self.entries.append(Entry(resource.title, resource.resource_type, node, role))
+        return added
 
     def parameter(self, logical_id: str, **props: Any) -> Parameter:
         if logical_id in self.template.parameters:
@@ -88,7 +92,7 @@ class Stack:
         return f"{self.plan.stack_name}-{suffix}" if suffix else self.plan.stack_name
 
 
-def log_group(stack: Stack, logical_id: str) -> Any:
+def log_group(stack: Stack, logical_id: str, node: Node) -> Any:
     """A log group with the profile's retention, under the stack's key when it has one. Its name is CloudWatch's
     choice, so a replacement never collides; it is only replaced if that changes. On stack delete production
     keeps its logs (they still expire by retention, so the cost stays bounded); other environments delete
@@ -97,7 +101,7 @@ def log_group(stack: Stack, logical_id: str) -> Any:
     if stack.key is not None:
         props["KmsKeyId"] = GetAtt(stack.key, "Arn")
     group = stack.add(logs.LogGroup(logical_id, DeletionPolicy="Retain" if stack.plan.production else "Delete",
-                                    UpdateReplacePolicy="Delete", **props))
+                                    UpdateReplacePolicy="Delete", **props), node=node, role="logs")
     if stack.key is None:
         skip_checks(group, ("CKV_AWS_158", "Encrypted by CloudWatch Logs' own key: a customer key costs USD 1/month "
                                            "and would break this profile's zero idle cost."))
@@ -148,9 +152,9 @@ def assume(service: str) -> dict[str, Any]:
     return policy_document([trust])
 
 
-def role(stack: Stack, logical_id: str, service: str, statements: list[dict[str, Any]]) -> Any:
+def role(stack: Stack, logical_id: str, node: Node, service: str, statements: list[dict[str, Any]]) -> Any:
     """An IAM role for one AWS service with one inline policy; no managed policies, no wildcards added."""
     props: dict[str, Any] = {"AssumeRolePolicyDocument": assume(service)}
     if statements:
         props["Policies"] = [iam.Policy(PolicyName="least-privilege", PolicyDocument=policy_document(statements))]
-    return stack.add(iam.Role(logical_id, **props))
+    return stack.add(iam.Role(logical_id, **props), node=node, role="permissions")

@@ -11,8 +11,11 @@ from troposphere import GetAtt, Join, Ref, Sub, ec2, ecs
 from troposphere import applicationautoscaling as aas
 
 from .. import contract
+from ..naming import ServiceSuffix, service_id
 from ..plan import ServicePlan
 from ..scalars import ECR_IMAGE
+from . import manifest
+from .manifest import STACK
 from .stack import Stack, arn, log_group, role, skip_checks, statement
 
 
@@ -97,7 +100,7 @@ def cluster(stack: Stack) -> None:
     decisions = stack.plan.decisions
     insights = "enabled" if decisions.container_insights else "disabled"
     stack.cluster = stack.add(ecs.Cluster("Cluster", ClusterSettings=[
-        ecs.ClusterSetting(Name="containerInsights", Value=insights)]))
+        ecs.ClusterSetting(Name="containerInsights", Value=insights)]), node=STACK, role="cluster")
     if insights == "disabled":
         skip_checks(stack.cluster, ("CKV_AWS_65", "Container Insights off: it bills custom metrics per task and "
                                                   "service, which this profile's zero idle cost rules out; task "
@@ -108,13 +111,14 @@ def cluster(stack: Stack) -> None:
     stack.add(ecs.ClusterCapacityProviderAssociations(
         stack.capacity_providers, Cluster=Ref(stack.cluster), CapacityProviders=["FARGATE", "FARGATE_SPOT"],
         DefaultCapacityProviderStrategy=[ecs.CapacityProviderStrategy(
-            CapacityProvider=decisions.worker_capacity, Weight=1)]))
+            CapacityProvider=decisions.worker_capacity, Weight=1)]), node=STACK, role="cluster")
     assert stack.network is not None
     stack.task_security_group = stack.add(ec2.SecurityGroup(
         "TaskSecurityGroup", GroupDescription="Fargate tasks: reach AWS APIs and the services workflows call",
         VpcId=stack.network.vpc_id,
         SecurityGroupEgress=[ec2.SecurityGroupRule(IpProtocol="-1", CidrIp="0.0.0.0/0",
-                                                   Description="AWS APIs and external services")]))
+                                                   Description="AWS APIs and external services")]),
+        node=STACK, role="cluster")
     for service in stack.plan.services:
         if runs_on_ecs(stack, service):
             task_definition(stack, service)
@@ -136,15 +140,16 @@ def stop_timeout(stack: Stack, service: ServicePlan) -> int:
 
 
 def task_definition(stack: Stack, service: ServicePlan) -> None:
+    node = manifest.service(service.name)
     image = image_parameter(stack, service)
-    logs_group = log_group(stack, f"{service.id}LogGroup")
+    logs_group = log_group(stack, service_id(service, "LogGroup"), node)
     assert stack.database is not None
     secrets = [(name, secret_reference(ref)[0]) for name, ref in service.secrets]
     inject = secret_statements("ReadSecrets", [ref for _, ref in service.secrets])
     if service.role is not None:
         secrets += stack.database.container_secrets
         inject += stack.database.inject_statements
-    execution = role(stack, f"{service.id}ExecutionRole", "ecs-tasks.amazonaws.com", [
+    execution = role(stack, service_id(service, "ExecutionRole"), node, "ecs-tasks.amazonaws.com", [
         *image_pull_statements(service),
         statement("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [GetAtt(logs_group, "Arn")]),
         *inject,
@@ -162,7 +167,7 @@ def task_definition(stack: Stack, service: ServicePlan) -> None:
             "ProtectOwnTask", ["ecs:GetTaskProtection", "ecs:UpdateTaskProtection"],
             [Sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${Cluster}/*")]))
     if runtime_statements:
-        task_role = role(stack, f"{service.id}TaskRole", "ecs-tasks.amazonaws.com", runtime_statements)
+        task_role = role(stack, service_id(service, "TaskRole"), node, "ecs-tasks.amazonaws.com", runtime_statements)
         task_role_props["TaskRoleArn"] = GetAtt(task_role, "Arn")
         roles.append(task_role)
     command = list(service.command) if service.command else (
@@ -183,11 +188,11 @@ def task_definition(stack: Stack, service: ServicePlan) -> None:
     if not secrets:
         del container["Secrets"]
     stack.task_definitions[service.name] = stack.add(ecs.TaskDefinition(
-        f"{service.id}TaskDefinition", Family=stack.name(service.name), Cpu=str(service.cpu),
+        service_id(service, "TaskDefinition"), Family=stack.name(service.name), Cpu=str(service.cpu),
         Memory=str(service.memory), NetworkMode="awsvpc", RequiresCompatibilities=["FARGATE"],
         RuntimePlatform=ecs.RuntimePlatform(OperatingSystemFamily="LINUX", CpuArchitecture="X86_64"),
         ExecutionRoleArn=GetAtt(execution, "Arn"), ContainerDefinitions=[ecs.ContainerDefinition(**container)],
-        **task_role_props))
+        **task_role_props), node=node, role="task")
     stack.task_roles[service.name] = roles
 
 
@@ -207,7 +212,8 @@ def ecs_service(stack: Stack, service: ServicePlan, *, depends_on: tuple[str, ..
     [min, max] when the target registers."""
     assert stack.network is not None and stack.capacity_providers is not None
     resource = stack.add(ecs.Service(
-        f"{service.id}Service", Cluster=Ref(stack.cluster), TaskDefinition=Ref(stack.task_definitions[service.name]),
+        service_id(service, "Service"), Cluster=Ref(stack.cluster),
+        TaskDefinition=Ref(stack.task_definitions[service.name]),
         CapacityProviderStrategy=[ecs.CapacityProviderStrategyItem(CapacityProvider=capacity(stack, service),
                                                                    Weight=1)],
         NetworkConfiguration=ecs.NetworkConfiguration(AwsvpcConfiguration=ecs.AwsvpcConfiguration(
@@ -217,24 +223,28 @@ def ecs_service(stack: Stack, service: ServicePlan, *, depends_on: tuple[str, ..
             DeploymentCircuitBreaker=ecs.DeploymentCircuitBreaker(Enable=True, Rollback=True),
             MaximumPercent=200, MinimumHealthyPercent=100),
         PropagateTags="SERVICE", EnableECSManagedTags=True, DependsOn=[stack.capacity_providers, *depends_on],
-        **extra))
+        **extra), node=manifest.service(service.name), role="compute")
     stack.ecs_services[service.name] = resource
     return resource
 
 
 def scalable_target(stack: Stack, service: ServicePlan) -> Any:
     return stack.add(aas.ScalableTarget(
-        f"{service.id}ScalableTarget", MinCapacity=service.scaling_min, MaxCapacity=service.scaling_max,
+        service_id(service, "ScalableTarget"), MinCapacity=service.scaling_min, MaxCapacity=service.scaling_max,
         ResourceId=Join("/", ["service", Ref(stack.cluster), GetAtt(stack.ecs_services[service.name], "Name")]),
-        ScalableDimension="ecs:service:DesiredCount", ServiceNamespace="ecs"))
+        ScalableDimension="ecs:service:DesiredCount", ServiceNamespace="ecs"),
+        node=manifest.service(service.name), role="scaling")
 
 
 def tracking_policies(stack: Stack, service: ServicePlan, target: Any, *, scale_in: bool) -> None:
-    for metric, value in (("CPU", service.target_cpu), ("Memory", service.target_memory)):
+    policies: tuple[tuple[str, int, ServiceSuffix], ...] = (
+        ("CPU", service.target_cpu, "CPUScalingPolicy"), ("Memory", service.target_memory, "MemoryScalingPolicy"))
+    for metric, value, suffix in policies:
         stack.add(aas.ScalingPolicy(
-            f"{service.id}{metric}ScalingPolicy", PolicyName=f"{service.name}-{metric.lower()}-tracking",
+            service_id(service, suffix), PolicyName=f"{service.name}-{metric.lower()}-tracking",
             PolicyType="TargetTrackingScaling", ScalingTargetId=Ref(target),
             TargetTrackingScalingPolicyConfiguration=aas.TargetTrackingScalingPolicyConfiguration(
                 TargetValue=float(value), DisableScaleIn=not scale_in, ScaleInCooldown=120, ScaleOutCooldown=60,
                 PredefinedMetricSpecification=aas.PredefinedMetricSpecification(
-                    PredefinedMetricType=f"ECSServiceAverage{metric}Utilization"))))
+                    PredefinedMetricType=f"ECSServiceAverage{metric}Utilization"))),
+            node=manifest.service(service.name), role="scaling")

@@ -8,10 +8,12 @@ from typing import Any
 from troposphere import Equals, GetAtt, If, Join, Not, Ref, cloudformation, ec2, ecs
 from troposphere import elasticloadbalancingv2 as elb
 
+from ..naming import service_id
 from ..plan import ServicePlan
 from ..scalars import CERTIFICATE_PATTERN
-from . import access_logs
+from . import access_logs, manifest
 from .database import NO_EGRESS
+from .manifest import STACK
 from .monitoring import alarm
 from .stack import Stack, skip_checks
 from .tasks import ecs_service, runs_on_ecs, scalable_target, tracking_policies
@@ -55,13 +57,14 @@ def load_balancer(stack: Stack, public: list[ServicePlan]) -> list[str]:
         SecurityGroupIngress=[ec2.SecurityGroupRule(IpProtocol="tcp", FromPort=port, ToPort=port,
                                                     CidrIp="0.0.0.0/0", Description=f"{name} from anywhere")
                               for port, name in ((80, "HTTP"), (443, "HTTPS"))],
-        SecurityGroupEgress=[NO_EGRESS]))  # egress only to the tasks: rules below
+        SecurityGroupEgress=[NO_EGRESS]), node=STACK, role="ingress")  # egress only to the tasks: rules below
     skip_checks(group, ("CKV_AWS_260", "Port 80 is open to the internet so browsers find the site: with a "
                                        "certificate (always in prod) it only redirects to HTTPS."))
     stack.load_balancer = stack.add(elb.LoadBalancer(
         "LoadBalancer", Type="application", Scheme="internet-facing", Subnets=stack.network.public_subnets,
         SecurityGroups=[Ref(group)], LoadBalancerAttributes=[
-            elb.LoadBalancerAttributes(Key="routing.http.drop_invalid_header_fields.enabled", Value="true")]))
+            elb.LoadBalancerAttributes(Key="routing.http.drop_invalid_header_fields.enabled", Value="true")]),
+        node=STACK, role="ingress")
     if plan.production:
         logs = access_logs.bucket(stack)
         stack.load_balancer.LoadBalancerAttributes += [
@@ -76,21 +79,22 @@ def load_balancer(stack: Stack, public: list[ServicePlan]) -> list[str]:
                           "environments have the 5xx alarm and target metrics."))
     default = None
     for service in public:
+        node = manifest.service(service.name)
         target = stack.add(elb.TargetGroup(
-            f"{service.id}TargetGroup", TargetType="ip", Protocol="HTTP", Port=service.port,
+            service_id(service, "TargetGroup"), TargetType="ip", Protocol="HTTP", Port=service.port,
             VpcId=stack.network.vpc_id, HealthCheckPath=service.health_check, HealthCheckIntervalSeconds=15,
             HealthyThresholdCount=2, Matcher=elb.Matcher(HttpCode="200-399"),
             TargetGroupAttributes=[elb.TargetGroupAttribute(Key="deregistration_delay.timeout_seconds",
-                                                            Value="30")]))
+                                                            Value="30")]), node=node, role="ingress")
         stack.target_groups[service.name] = target
         stack.add(ec2.SecurityGroupEgress(
-            f"{service.id}EgressFromLoadBalancer", GroupId=Ref(group),
+            service_id(service, "EgressFromLoadBalancer"), GroupId=Ref(group),
             DestinationSecurityGroupId=Ref(stack.task_security_group), IpProtocol="tcp", FromPort=service.port,
-            ToPort=service.port, Description=f"to {service.name} tasks"))
+            ToPort=service.port, Description=f"to {service.name} tasks"), node=node, role="ingress")
         stack.add(ec2.SecurityGroupIngress(
-            f"{service.id}IngressFromLoadBalancer", GroupId=Ref(stack.task_security_group),
+            service_id(service, "IngressFromLoadBalancer"), GroupId=Ref(stack.task_security_group),
             SourceSecurityGroupId=Ref(group), IpProtocol="tcp", FromPort=service.port, ToPort=service.port,
-            Description=f"{service.name} from the load balancer"))
+            Description=f"{service.name} from the load balancer"), node=node, role="ingress")
         if service.path == "/":
             default = target
     default_action = _forward(default) if default is not None else _not_found()
@@ -98,32 +102,33 @@ def load_balancer(stack: Stack, public: list[ServicePlan]) -> list[str]:
         Protocol="HTTPS", Port="443", StatusCode="HTTP_301"))]
     http = stack.add(elb.Listener(
         "HttpListener", LoadBalancerArn=Ref(stack.load_balancer), Port=80, Protocol="HTTP",
-        DefaultActions=with_certificate(redirect, default_action)))
+        DefaultActions=with_certificate(redirect, default_action)), node=STACK, role="ingress")
     conditional = {} if plan.production else {"Condition": "HasCertificate"}
     https = stack.add(elb.Listener(
         "HttpsListener", **conditional, LoadBalancerArn=Ref(stack.load_balancer), Port=443,
         Protocol="HTTPS", SslPolicy=TLS_POLICY, Certificates=[elb.Certificate(CertificateArn=Ref("CertificateArn"))],
-        DefaultActions=default_action))
+        DefaultActions=default_action), node=STACK, role="ingress")
     serving = with_certificate(Ref(https), Ref(http))
     waits = []
     for priority, service in enumerate(sorted(public, key=lambda s: (-len(s.path), s.path)), start=1):
         if service.path == "/":
             continue
         prefix = service.path.rstrip("/")
-        stack.add(elb.ListenerRule(
-            f"{service.id}ListenerRule", ListenerArn=serving, Priority=priority,
+        rule = stack.add(elb.ListenerRule(
+            service_id(service, "ListenerRule"), ListenerArn=serving, Priority=priority,
             Conditions=[elb.Condition(Field="path-pattern", PathPatternConfig=elb.PathPatternConfig(
                 Values=[prefix, f"{prefix}/*"]))],
-            Actions=[elb.ListenerRuleAction(Type="forward", TargetGroupArn=Ref(stack.target_groups[service.name]))]))
-        waits.append(f"{service.id}ListenerRule")
+            Actions=[elb.ListenerRuleAction(Type="forward", TargetGroupArn=Ref(stack.target_groups[service.name]))]),
+            node=manifest.service(service.name), role="ingress")
+        waits.append(rule.title)
     # ECS refuses a target group that no listener uses yet. The HTTPS listener exists only with a certificate,
     # so services wait on this handle, which references whichever listener serves.
-    stack.add(cloudformation.WaitConditionHandle("LoadBalancerListenersReady",
-                                                 Metadata={"ServingListener": serving}))
+    stack.add(cloudformation.WaitConditionHandle("LoadBalancerListenersReady", Metadata={"ServingListener": serving}),
+              node=STACK, role="ingress")
     scheme = with_certificate("https", "http")
     stack.output("LoadBalancerUrl", Join("", [scheme, "://", GetAtt(stack.load_balancer, "DNSName")]),
                  "URL of the load balancer.")
-    alarm(stack, "LoadBalancer5xxAlarm", "The load balancer or its targets answer 5xx",
+    alarm(stack, "LoadBalancer5xxAlarm", STACK, "The load balancer or its targets answer 5xx",
           Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count",
           dimensions={"LoadBalancer": GetAtt(stack.load_balancer, "LoadBalancerFullName")},
           Statistic="Sum", Period=300, EvaluationPeriods=1, Threshold=10, ComparisonOperator="GreaterThanThreshold")

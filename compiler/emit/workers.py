@@ -16,8 +16,10 @@ from troposphere import GetAtt, Ref, Sub, cloudwatch, pipes
 from troposphere import applicationautoscaling as aas
 
 from .. import contract
+from ..naming import service_id
 from ..plan import ServicePlan
 from ..scaling import EMPTY_PERIODS, backlog_steps
+from . import manifest
 from .stack import Stack, role, statement
 from .tasks import capacity, ecs_service, scalable_target, security_groups, tracking_policies
 
@@ -32,33 +34,34 @@ def _queue_metric(stack: Stack, worker: ServicePlan, metric: str, ident: str) ->
 
 def autoscaled_service(stack: Stack, worker: ServicePlan) -> None:
     assert worker.queue is not None
+    node = manifest.service(worker.name)
     ecs_service(stack, worker)
     target = scalable_target(stack, worker)
     scale_out = stack.add(aas.ScalingPolicy(
-        f"{worker.id}ScaleOutPolicy", PolicyName=f"{worker.name}-queue-backlog", PolicyType="StepScaling",
+        service_id(worker, "ScaleOutPolicy"), PolicyName=f"{worker.name}-queue-backlog", PolicyType="StepScaling",
         ScalingTargetId=Ref(target), StepScalingPolicyConfiguration=aas.StepScalingPolicyConfiguration(
             AdjustmentType="ExactCapacity", Cooldown=60, MetricAggregationType="Maximum",
             StepAdjustments=[aas.StepAdjustment(MetricIntervalLowerBound=lower, ScalingAdjustment=count,
                                                 **({"MetricIntervalUpperBound": upper} if upper else {}))
-                             for lower, upper, count in backlog_steps(worker)])))
+                             for lower, upper, count in backlog_steps(worker)])), node=node, role="scaling")
     scale_in = stack.add(aas.ScalingPolicy(
-        f"{worker.id}ScaleInPolicy", PolicyName=f"{worker.name}-queue-empty", PolicyType="StepScaling",
+        service_id(worker, "ScaleInPolicy"), PolicyName=f"{worker.name}-queue-empty", PolicyType="StepScaling",
         ScalingTargetId=Ref(target), StepScalingPolicyConfiguration=aas.StepScalingPolicyConfiguration(
             AdjustmentType="ExactCapacity", Cooldown=60, MetricAggregationType="Maximum",
             StepAdjustments=[aas.StepAdjustment(MetricIntervalUpperBound=0,
-                                                ScalingAdjustment=worker.scaling_min)])))
+                                                ScalingAdjustment=worker.scaling_min)])), node=node, role="scaling")
     # Missing data: SQS stops publishing for a queue idle for hours. For "not empty" that means no messages
     # (notBreaching); for "empty" it means empty (breaching), so an idle service stays at zero.
     stack.add(cloudwatch.Alarm(
-        f"{worker.id}QueueNotEmptyAlarm", AlarmDescription=f"{worker.queue} has messages: start {worker.name}",
+        service_id(worker, "QueueNotEmptyAlarm"), AlarmDescription=f"{worker.queue} has messages: start {worker.name}",
         Namespace="AWS/SQS", MetricName="ApproximateNumberOfMessagesVisible",
         Dimensions=[cloudwatch.MetricDimension(Name="QueueName",
                                                Value=GetAtt(stack.queues[worker.queue].queue, "QueueName"))],
         Statistic="Maximum", Period=60, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
-        TreatMissingData="notBreaching", AlarmActions=[Ref(scale_out)]))
+        TreatMissingData="notBreaching", AlarmActions=[Ref(scale_out)]), node=node, role="scaling")
     # Empty means nothing visible and nothing in flight: a task still processing is never stopped.
     stack.add(cloudwatch.Alarm(
-        f"{worker.id}QueueEmptyAlarm",
+        service_id(worker, "QueueEmptyAlarm"),
         AlarmDescription=f"{worker.queue} empty for {EMPTY_PERIODS} minutes: scale {worker.name} to "
                          f"{worker.scaling_min}",
         Metrics=[_queue_metric(stack, worker, "ApproximateNumberOfMessagesVisible", "visible"),
@@ -67,7 +70,7 @@ def autoscaled_service(stack: Stack, worker: ServicePlan) -> None:
                                             Label="messages visible or in flight")],
         EvaluationPeriods=EMPTY_PERIODS, DatapointsToAlarm=EMPTY_PERIODS, Threshold=0,
         ComparisonOperator="LessThanOrEqualToThreshold", TreatMissingData="breaching",
-        AlarmActions=[Ref(scale_in)]))
+        AlarmActions=[Ref(scale_in)]), node=node, role="scaling")
     tracking_policies(stack, worker, target, scale_in=False)
 
 
@@ -79,7 +82,8 @@ def pipe(stack: Stack, worker: ServicePlan) -> None:
     assert stack.capacity_providers is not None
     queue = stack.queues[worker.queue].queue
     task_definition = stack.task_definitions[worker.name]
-    pipe_role = role(stack, f"{worker.id}PipeRole", "pipes.amazonaws.com", [
+    node = manifest.service(worker.name)
+    pipe_role = role(stack, service_id(worker, "PipeRole"), node, "pipes.amazonaws.com", [
         statement("ReadQueue", ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                   [GetAtt(queue, "Arn")]),
         # Any revision of the family: an update replaces the task definition and the role's policy before the
@@ -91,7 +95,7 @@ def pipe(stack: Stack, worker: ServicePlan) -> None:
                   Condition={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}),
     ])
     stack.add(pipes.Pipe(
-        f"{worker.id}Pipe", RoleArn=GetAtt(pipe_role, "Arn"), DesiredState="RUNNING",
+        service_id(worker, "Pipe"), RoleArn=GetAtt(pipe_role, "Arn"), DesiredState="RUNNING",
         Description=f"{worker.queue} -> one {worker.name} task per message",
         Source=GetAtt(queue, "Arn"),
         SourceParameters=pipes.PipeSourceParameters(
@@ -107,7 +111,7 @@ def pipe(stack: Stack, worker: ServicePlan) -> None:
             Overrides=pipes.EcsTaskOverride(ContainerOverrides=[pipes.EcsContainerOverride(
                 Name=worker.name, Environment=[pipes.EcsEnvironmentVariable(
                     Name=contract.EXECUTION_ID, Value="$.body")])]))),
-        DependsOn=[stack.capacity_providers]))
+        DependsOn=[stack.capacity_providers]), node=node, role="dispatch")
 
 
 GENERATORS: dict[str, Callable[[Stack, ServicePlan], None]] = {
