@@ -1,7 +1,8 @@
-"""One pricer per CloudFormation resource type (cfn-lint's rule registry, applied to money) over the built
-template, with the plan for what the template cannot say (which service is a worker, how many executions
-reach it). Each pricer yields lines: idle (billed with no traffic) or usage (grows with traffic). AWS's
-always-free allowances are then applied, idle lines first."""
+"""One pricer per CloudFormation resource type (cfn-lint's rule registry, applied to money) over the build's
+manifest: what each resource serves and does comes from it, amounts (Cpu, Memory, instance classes) from the
+template's values, and what neither can say (how many executions reach a worker) from the plan. Each pricer
+yields lines: idle (billed with no traffic) or usage (grows with traffic). AWS's always-free allowances are
+then applied, idle lines first."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from typing import Any, Literal
 
 from .. import contract
 from ..build import Compiled
+from ..emit.manifest import SCHEDULER, Manifest
+from ..emit.manifest import queue as queue_node
+from ..emit.manifest import service as service_node
 from ..plan import Plan, ServicePlan
 from ..schedule_expr import Rate, parse
 from .prices import Prices, Unpriced
@@ -82,10 +86,10 @@ class Estimate:
 
 
 class Context:
-    """What a pricer may read: the template's resources, the plan, the prices and the usage."""
+    """What a pricer may read: the manifest, the template's resources, the plan, the prices and the usage."""
 
-    def __init__(self, plan: Plan, template: dict[str, Any], prices: Prices, usage: Usage) -> None:
-        self.plan, self.prices, self.usage = plan, prices, usage
+    def __init__(self, plan: Plan, manifest: Manifest, template: dict[str, Any], prices: Prices, usage: Usage) -> None:
+        self.plan, self.manifest, self.prices, self.usage = plan, manifest, prices, usage
         self.resources: dict[str, dict[str, Any]] = template["Resources"]
 
     def line(self, resource: str, kind: Kind, what: str, meter: str, quantity: float, key: str | None = None,
@@ -95,8 +99,10 @@ class Context:
     def props(self, logical_id: str) -> dict[str, Any]:
         return dict(self.resources[logical_id].get("Properties", {}))
 
-    def service(self, resource: str, suffix: str) -> ServicePlan | None:
-        return next((s for s in self.plan.services if f"{s.id}{suffix}" == resource), None)
+    def service(self, resource: str) -> ServicePlan | None:
+        """The service a resource serves (None: it serves no service)."""
+        node = self.manifest[resource].node
+        return next((s for s in self.plan.services if service_node(s.name) == node), None)
 
     def fargate(self, resource: str, kind: Kind, task_definition: str, task_hours: float, capacity: str,
                 public_ip: bool, what: str) -> Iterator[Line]:
@@ -169,16 +175,15 @@ def load_balancer(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Lin
 
 
 def _min_tasks(ctx: Context, rid: str, props: dict[str, Any]) -> int:
-    for other in ctx.resources.values():
-        if other["Type"] != "AWS::ApplicationAutoScaling::ScalableTarget":
-            continue
-        if f'"{rid}"' in json.dumps(other["Properties"].get("ResourceId")):
-            return int(other["Properties"]["MinCapacity"])
+    """The scalable target of the service's node owns its count; without one, the desired count does."""
+    target = ctx.manifest.one(ctx.manifest[rid].node, "scaling", "AWS::ApplicationAutoScaling::ScalableTarget")
+    if target is not None:
+        return int(ctx.props(target.logical_id)["MinCapacity"])
     return int(props.get("DesiredCount", 1))
 
 
 def ecs_service(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
-    service = ctx.service(rid, "Service")
+    service = ctx.service(rid)
     task_definition = _ref(props["TaskDefinition"])
     capacity = _capacity(props.get("CapacityProviderStrategy"), props.get("LaunchType"))
     public_ip = props.get("NetworkConfiguration", {}).get("AwsvpcConfiguration", {}).get("AssignPublicIp") == "ENABLED"
@@ -205,7 +210,8 @@ def pipe(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
 
 def queue(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
     runtime = ctx.plan.queue(ctx.plan.runtime_queue) if ctx.plan.runtime_queue else None
-    if runtime is None or rid != f"{runtime.id}Queue":
+    entry = ctx.manifest[rid]
+    if runtime is None or entry.node != queue_node(runtime.name) or entry.role != "queue":
         return  # dead-letter and other queues: billed per request, and none is assumed
     meter = "sqs-fifo-request" if runtime.fifo else "sqs-request"
     executions, duration = ctx.usage.executions_per_month, ctx.usage.avg_duration
@@ -225,14 +231,14 @@ def queue(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
 def function(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
     memory_gb = int(props.get("MemorySize", 128)) / 1024
     arch = (props.get("Architectures") or ["x86_64"])[0]
-    if rid == "SchedulerFunction":
+    if ctx.manifest[rid].node == SCHEDULER:
         schedules = [s for s in ctx.plan.schedules if s.enabled]
         invocations = monthly_firings(contract.SWEEP_RATE, "UTC") + sum(
             monthly_firings(s.expression, s.timezone) for s in schedules)
         kind: Kind = "idle"
         what = f"{invocations:,.0f} scheduler and sweeper runs"
         seconds = SCHEDULER_SECONDS
-    elif (service := ctx.service(rid, "Function")) is not None:
+    elif (service := ctx.service(rid)) is not None:
         invocations = ctx.usage.requests_per_month if service.public else 0
         kind, what, seconds = "usage", f"{invocations:,} requests", REQUEST_SECONDS
     else:
@@ -314,18 +320,18 @@ VOLUME: dict[str, str] = {
     "AWS::S3::Bucket": "storage ($0.023/GB-month in us-east-1) and requests depend on the volume kept",
 }
 
-# No charge of their own (their cost shows up in what uses them).
+# No charge of their own (their cost shows up in what uses them). With PRICERS and VOLUME, exactly the types the
+# compiler emits (tests/test_manifest.py).
 FREE = {
     "AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy",
-    "AWS::CloudFormation::WaitConditionHandle", "AWS::EC2::EIPAssociation", "AWS::EC2::InternetGateway",
-    "AWS::EC2::LaunchTemplate", "AWS::EC2::NetworkInterface", "AWS::EC2::Route", "AWS::EC2::RouteTable",
-    "AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupEgress", "AWS::EC2::SecurityGroupIngress",
-    "AWS::EC2::Subnet", "AWS::EC2::SubnetRouteTableAssociation", "AWS::EC2::VPC",
+    "AWS::CloudFormation::WaitConditionHandle", "AWS::EC2::InternetGateway", "AWS::EC2::LaunchTemplate",
+    "AWS::EC2::Route", "AWS::EC2::RouteTable", "AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupEgress",
+    "AWS::EC2::SecurityGroupIngress", "AWS::EC2::Subnet", "AWS::EC2::SubnetRouteTableAssociation", "AWS::EC2::VPC",
     "AWS::EC2::VPCGatewayAttachment", "AWS::ECS::Cluster", "AWS::ECS::ClusterCapacityProviderAssociations",
     "AWS::ECS::TaskDefinition", "AWS::ElasticLoadBalancingV2::Listener",
     "AWS::ElasticLoadBalancingV2::ListenerRule", "AWS::ElasticLoadBalancingV2::TargetGroup", "AWS::IAM::Role",
-    "AWS::IAM::Policy", "AWS::Lambda::EventInvokeConfig", "AWS::Lambda::Permission", "AWS::Lambda::Url",
-    "AWS::RDS::DBSubnetGroup", "AWS::S3::BucketPolicy", "AWS::SNS::Subscription", "AWS::SQS::QueuePolicy",
+    "AWS::Lambda::EventInvokeConfig", "AWS::Lambda::Permission", "AWS::Lambda::Url", "AWS::RDS::DBSubnetGroup",
+    "AWS::S3::BucketPolicy", "AWS::SNS::Subscription",
 }
 
 
@@ -349,10 +355,10 @@ def apply_allowances(estimate: Estimate) -> None:
 
 def estimate(compiled: Compiled, prices: Prices, usage: Usage) -> Estimate:
     template = json.loads(compiled.built.body)
-    ctx = Context(compiled.plan, template, prices, usage)
+    ctx = Context(compiled.plan, compiled.manifest, template, prices, usage)
     result = Estimate(compiled.plan, prices, usage)
-    for rid, resource in template["Resources"].items():
-        kind = resource["Type"]
+    for entry in compiled.manifest.find():  # by logical ID, as the template lists them
+        rid, kind = entry.logical_id, entry.type
         if kind in FREE:
             result.free_resources[kind] = result.free_resources.get(kind, 0) + 1
         elif kind in VOLUME:
@@ -361,15 +367,15 @@ def estimate(compiled: Compiled, prices: Prices, usage: Usage) -> Estimate:
             result.not_priced.append(NotPriced(rid, kind, "no pricer for this resource type"))
         else:
             try:
-                result.lines += list(PRICERS[kind](ctx, rid, resource.get("Properties", {})))
+                result.lines += list(PRICERS[kind](ctx, rid, ctx.props(rid)))
             except Unpriced as exc:
                 result.not_priced.append(NotPriced(rid, kind, str(exc)))
-    for rid, resource in template["Resources"].items():
-        settings = resource.get("Properties", {}).get("ClusterSettings", [])
+    for cluster in compiled.manifest.find(type="AWS::ECS::Cluster"):
+        settings = ctx.props(cluster.logical_id).get("ClusterSettings", [])
         if {"Name": "containerInsights", "Value": "enabled"} in settings:
-            result.not_priced.append(NotPriced(rid, resource["Type"], "Container Insights: metrics and "
+            result.not_priced.append(NotPriced(cluster.logical_id, cluster.type, "Container Insights: metrics and "
                                                "performance log events per task, by volume"))
-    if compiled.plan.policy.database.mode == "external":
+    if compiled.plan.decisions.rds is None:
         result.not_priced.append(NotPriced("(external database)", "-", "the external database is not in this stack"))
     apply_allowances(result)
     return result

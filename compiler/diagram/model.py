@@ -1,7 +1,8 @@
 """The architecture as data: what the template creates, where it sits, and who sends to whom.
 
-Placement comes from the template (a resource sits in the subnet tier its subnets belong to), meaning from
-the plan (which service is the API, which queue carries executions)."""
+What each resource is, and which service, queue or schedule it serves, comes from the build's manifest;
+placement from the template (a resource sits in the tier of the subnets it names, and the manifest says each
+subnet's tier); meaning from the plan (which service is the API, which queue carries executions)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..build import Compiled
+from ..emit import manifest
+from ..emit.manifest import SCHEDULER, STACK, Manifest, Role
+from ..emit.manifest import Node as Serves
 from ..plan import Plan
 
 Shape = Literal["client", "gateway", "service", "function", "queue", "database", "schedule", "topic", "pipe"]
@@ -53,7 +57,8 @@ class Diagram:
         self.edges.append(Edge(source, target, label))
 
 
-# What the diagram shows, and the plumbing it leaves out; a test keeps every emitted type in one of the two.
+# What the diagram shows, and the plumbing it leaves out: together exactly the types the compiler emits
+# (tests/test_manifest.py).
 DRAWN = frozenset({
     "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::ListenerRule", "AWS::Lambda::Url",
     "AWS::EC2::NatGateway", "AWS::EC2::Instance", "AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::SQS::Queue",
@@ -64,164 +69,194 @@ DRAWN = frozenset({
 NOT_DRAWN = frozenset({
     "AWS::ApplicationAutoScaling::ScalableTarget", "AWS::ApplicationAutoScaling::ScalingPolicy",
     "AWS::CloudFormation::WaitConditionHandle", "AWS::CloudWatch::Dashboard", "AWS::EC2::EIP",
-    "AWS::EC2::EIPAssociation", "AWS::EC2::InternetGateway", "AWS::EC2::LaunchTemplate",
-    "AWS::EC2::NetworkInterface", "AWS::EC2::Route", "AWS::EC2::RouteTable", "AWS::EC2::SecurityGroup",
-    "AWS::EC2::SecurityGroupEgress", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SubnetRouteTableAssociation",
-    "AWS::EC2::VPCGatewayAttachment", "AWS::ECS::Cluster", "AWS::ECS::ClusterCapacityProviderAssociations",
-    "AWS::ElasticLoadBalancingV2::Listener", "AWS::ElasticLoadBalancingV2::TargetGroup", "AWS::IAM::Role",
-    "AWS::KMS::Key", "AWS::Lambda::EventInvokeConfig", "AWS::Lambda::Permission", "AWS::Logs::LogGroup",
-    "AWS::RDS::DBSubnetGroup", "AWS::S3::Bucket", "AWS::S3::BucketPolicy", "AWS::SNS::Subscription",
+    "AWS::EC2::InternetGateway", "AWS::EC2::LaunchTemplate", "AWS::EC2::Route", "AWS::EC2::RouteTable",
+    "AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupEgress", "AWS::EC2::SecurityGroupIngress",
+    "AWS::EC2::SubnetRouteTableAssociation", "AWS::EC2::VPCGatewayAttachment", "AWS::ECS::Cluster",
+    "AWS::ECS::ClusterCapacityProviderAssociations", "AWS::ElasticLoadBalancingV2::Listener",
+    "AWS::ElasticLoadBalancingV2::TargetGroup", "AWS::IAM::Role", "AWS::KMS::Key", "AWS::Lambda::EventInvokeConfig",
+    "AWS::Lambda::Permission", "AWS::Logs::LogGroup", "AWS::RDS::DBSubnetGroup", "AWS::S3::Bucket",
+    "AWS::S3::BucketPolicy", "AWS::SNS::Subscription",
 })
 
-# Subnet tiers, by the logical-ID prefix of the subnets a resource uses (compiler/emit/network.py names them).
-TIERS = {"PublicSubnet": ("public", "public subnets"), "PrivateSubnet": ("private", "private subnets"),
-         "DatabaseSubnet": ("data", "database subnets"), "SubnetIds": ("subnets", "your subnets (public, no NAT)")}
+# The group of each subnet tier; an existing VPC's subnets are a parameter, not resources of the stack.
+TIERS: dict[Role, tuple[str, str]] = {"public-subnet": ("public", "public subnets"),
+                                      "private-subnet": ("private", "private subnets"),
+                                      "database-subnet": ("data", "database subnets")}
+EXISTING_SUBNETS = ("subnets", "your subnets (public, no NAT)")
+
+LOAD_BALANCER, LISTENER_RULE = "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::ListenerRule"
+DISTRIBUTION, FUNCTION_URL, FUNCTION = "AWS::CloudFront::Distribution", "AWS::Lambda::Url", "AWS::Lambda::Function"
+NAT_GATEWAY, NAT_INSTANCE = "AWS::EC2::NatGateway", "AWS::EC2::Instance"
+DATABASE, DATABASE_SUBNETS = "AWS::RDS::DBInstance", "AWS::RDS::DBSubnetGroup"
+ECS_SERVICE, TASK_DEFINITION, PIPE = "AWS::ECS::Service", "AWS::ECS::TaskDefinition", "AWS::Pipes::Pipe"
+SCHEDULE, ALARM, TOPIC = "AWS::Scheduler::Schedule", "AWS::CloudWatch::Alarm", "AWS::SNS::Topic"
 
 
 class _Reader:
     def __init__(self, compiled: Compiled) -> None:
         self.plan: Plan = compiled.plan
-        template = json.loads(compiled.built.body)
-        self.resources: dict[str, dict[str, Any]] = template["Resources"]
+        self.manifest: Manifest = compiled.manifest
+        self.resources: dict[str, dict[str, Any]] = json.loads(compiled.built.body)["Resources"]
         self.diagram = Diagram(f"{self.plan.stack_name} ({self.plan.profile} profile)")
 
-    def of_type(self, kind: str) -> list[str]:
-        return [rid for rid, r in self.resources.items() if r["Type"] == kind]
+    def find(self, node: Serves | None = None, role: Role | None = None, kind: str | None = None) -> list[str]:
+        """Logical IDs by the manifest, in the template's order."""
+        return [e.logical_id for e in self.manifest.find(node, role, kind)]
+
+    def one(self, node: Serves | None = None, role: Role | None = None, kind: str | None = None) -> str | None:
+        entry = self.manifest.one(node, role, kind)
+        return None if entry is None else entry.logical_id
+
+    def the(self, node: Serves, role: Role, kind: str | None = None) -> str:
+        found = self.one(node, role, kind)
+        assert found is not None, f"the build made no {role} for {node}"
+        return found
+
+    def queue(self, name: str) -> str:
+        return self.the(manifest.queue(name), "queue")
 
     def props(self, rid: str) -> dict[str, Any]:
         return dict(self.resources[rid].get("Properties", {}))
 
     def tier(self, subnets: Any) -> str | None:
-        """The group of the subnets a resource is placed in (a list of Refs, or a Ref to the parameter)."""
-        text = json.dumps(subnets)
-        for prefix, (group, label) in TIERS.items():
-            if f'"{prefix}' in text:
-                if not any(g.id == group for g in self.diagram.groups):
-                    self.diagram.groups.append(Group(group, label, "vpc"))
-                return group
-        return None
+        """The group of the subnets a resource is placed in: Refs to this stack's subnets, or a Ref to the
+        existing VPC's subnet parameter."""
+        refs = [s["Ref"] for s in (subnets if isinstance(subnets, list) else [subnets])
+                if isinstance(s, dict) and "Ref" in s]
+        roles = {self.manifest[ref].role for ref in refs if ref in self.manifest}
+        found = next((TIERS[role] for role in TIERS if role in roles), None)
+        if found is None and refs and self.plan.decisions.network.vpc == "existing":
+            found = EXISTING_SUBNETS
+        if found is None:
+            return None
+        group, label = found
+        if not any(g.id == group for g in self.diagram.groups):
+            self.diagram.groups.append(Group(group, label, "vpc"))
+        return group
 
 
 def build(compiled: Compiled) -> Diagram:
     r = _Reader(compiled)
     plan, d = r.plan, r.diagram
     d.groups.append(Group("aws", f"AWS {plan.region}"))
-    new_vpc = bool(r.of_type("AWS::EC2::VPC"))
-    d.groups.append(Group("vpc", "VPC (new)" if new_vpc else "VPC (existing)", "aws"))
+    d.groups.append(Group("vpc", "VPC (new)" if plan.decisions.network.vpc == "new" else "VPC (existing)", "aws"))
     users = d.add(Node("Users", "Users", "clients on the internet", "client"))
     internet = d.add(Node("Internet", "Internet", "what HTTP steps call", "client"))
 
     # Ingress: a load balancer routing by path, or function URLs (the public ones behind CloudFront).
-    for rid in r.of_type("AWS::ElasticLoadBalancingV2::LoadBalancer"):
-        props = r.props(rid)
-        d.add(Node(rid, "Application Load Balancer", props.get("Scheme", ""), "gateway", r.tier(props["Subnets"])))
-        d.link(users, rid, "HTTP(S)")
-    # CloudFront: one origin in front of the public function URLs, a path per behaviour.
+    load_balancer = r.one(STACK, "ingress", LOAD_BALANCER)
+    if load_balancer is not None:
+        props = r.props(load_balancer)
+        d.add(Node(load_balancer, "Application Load Balancer", props.get("Scheme", ""), "gateway",
+                   r.tier(props["Subnets"])))
+        d.link(users, load_balancer, "HTTP(S)")
+    # CloudFront: one origin per public function URL, a path per behaviour.
     fronted = set()
-    for rid in r.of_type("AWS::CloudFront::Distribution"):
+    for rid in r.find(STACK, "ingress", DISTRIBUTION):
         config = r.props(rid)["DistributionConfig"]
         d.add(Node(rid, "CloudFront", "one origin for the web services (no CORS), no cache, $0 idle", "gateway"))
         d.link(users, rid, "HTTPS")
         routes: dict[str, list[str]] = {config["DefaultCacheBehavior"]["TargetOriginId"]: ["default"]}
         for behaviour in config.get("CacheBehaviors", []):
             routes.setdefault(behaviour["TargetOriginId"], []).append(behaviour["PathPattern"])
-        for origin, paths in routes.items():  # origin IDs are the function URLs' logical IDs
-            d.link(rid, r.props(origin)["TargetFunctionArn"]["Fn::GetAtt"][0], ", ".join(paths))
+        for origin, paths in routes.items():  # an origin's ID is its function URL's logical ID (emit/cdn.py)
+            d.link(rid, r.the(r.manifest[origin].node, "function", FUNCTION), ", ".join(paths))
             fronted.add(origin)
-    for rid in r.of_type("AWS::Lambda::Url"):
+    for rid in r.find(kind=FUNCTION_URL):
         if rid not in fronted:
-            target = r.props(rid)["TargetFunctionArn"]["Fn::GetAtt"][0]
             iam = r.props(rid).get("AuthType") == "AWS_IAM"
+            target = r.the(r.manifest[rid].node, "function", FUNCTION)
             d.link(users, target, "function URL (IAM)" if iam else "function URL")
 
     # NAT: how private tasks reach the internet.
-    for rid in r.of_type("AWS::EC2::NatGateway") + r.of_type("AWS::EC2::Instance"):
+    nats = []
+    for rid in r.find(STACK, "nat", NAT_GATEWAY) + r.find(STACK, "nat", NAT_INSTANCE):
         props = r.props(rid)
-        label = "NAT gateway" if "NatGateway" in r.resources[rid]["Type"] else f"NAT instance {props['InstanceType']}"
-        subnet = props.get("SubnetId") or [r.props(n).get("SubnetId") for n in r.of_type("AWS::EC2::NetworkInterface")]
-        d.add(Node(rid, label, "outbound only", "gateway", r.tier(subnet) or "public"))
+        label = "NAT gateway" if r.manifest[rid].type == NAT_GATEWAY else f"NAT instance {props['InstanceType']}"
+        nats.append(d.add(Node(rid, label, "outbound only", "gateway", r.tier(props.get("SubnetId")) or "public")))
         d.link(rid, internet, "outbound")
-    nats = [n.id for n in d.nodes if n.label.startswith("NAT")]
 
     # Queues with their dead-letter queues (regional, outside the VPC).
     for queue in plan.queues:
-        main, dead = f"{queue.id}Queue", f"{queue.id}DeadLetterQueue"
+        main, dead = r.queue(queue.name), r.the(manifest.queue(queue.name), "dead-letter")
         d.add(Node(main, f"SQS {queue.name}", f"visibility {queue.visibility_timeout} s", "queue", "aws"))
         d.add(Node(dead, f"SQS {queue.name} DLQ", f"after {queue.max_receive_count} receives", "queue", "aws"))
         d.link(main, dead, f"after {queue.max_receive_count} receives")
 
     # The database: RDS in the database subnets, or an external one.
-    if r.of_type("AWS::RDS::DBInstance"):
-        props = r.props("Database")
+    rds = r.one(STACK, "database", DATABASE)
+    if rds is not None:
+        props = r.props(rds)
         multi = "Multi-AZ" if props.get("MultiAZ") is True else "Single-AZ"
-        group = r.tier(r.props("DatabaseSubnetGroup")["SubnetIds"]) if "DatabaseSubnetGroup" in r.resources else None
-        d.add(Node("Database", f"RDS PostgreSQL {props.get('EngineVersion', '')}",
-                   f"{props['DBInstanceClass']}, {multi}", "database", group))
+        subnet_group = r.one(STACK, "database", DATABASE_SUBNETS)
+        group = r.tier(r.props(subnet_group)["SubnetIds"]) if subnet_group is not None else None
+        database = d.add(Node(rds, f"RDS PostgreSQL {props.get('EngineVersion', '')}",
+                              f"{props['DBInstanceClass']}, {multi}", "database", group))
     else:
-        d.add(Node("Database", "PostgreSQL (external)", "URL from SSM or Secrets Manager", "database"))
+        database = d.add(Node("Database", "PostgreSQL (external)", "URL from SSM or Secrets Manager", "database"))
 
     # Services: ECS services, Lambda web functions, Pipe-started tasks.
     for service in plan.services:
-        ecs, fn = f"{service.id}Service", f"{service.id}Function"
+        serves = manifest.service(service.name)
+        ecs, fn = r.one(serves, "compute", ECS_SERVICE), r.one(serves, "function", FUNCTION)
+        pipe = r.one(serves, "dispatch", PIPE)
         what = "API" if service.role == "api" else "worker" if service.role == "worker" else "own image"
-        if ecs in r.resources:
-            props = r.props(ecs)
-            subnets = props["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"]
-            d.add(Node(ecs, service.name, f"ECS Fargate, {what}, {service.scaling_min}..{service.scaling_max} tasks",
-                       "service", r.tier(subnets)))
-            node = ecs
-        elif fn in r.resources:
-            d.add(Node(fn, service.name, f"Lambda, {what}", "function", "aws"))
-            node = fn
-        elif f"{service.id}Pipe" in r.resources:
-            pipe, task = f"{service.id}Pipe", f"{service.id}TaskDefinition"
+        if ecs is not None:
+            subnets = r.props(ecs)["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"]
+            node = d.add(Node(ecs, service.name, f"ECS Fargate, {what}, {service.scaling_min}..{service.scaling_max} "
+                              f"tasks", "service", r.tier(subnets)))
+        elif fn is not None:
+            node = d.add(Node(fn, service.name, f"Lambda, {what}", "function", "aws"))
+        elif pipe is not None:
             target = r.props(pipe)["TargetParameters"]["EcsTaskParameters"]
             capacity = target["CapacityProviderStrategy"][0]["CapacityProvider"]
             d.add(Node(pipe, f"EventBridge Pipe {service.name}", "one task per message", "pipe", "aws"))
-            d.add(Node(task, service.name, f"ECS task on {capacity.replace('_', ' ').title()}, {what}", "service",
-                       r.tier(target["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"])))
+            node = d.add(Node(r.the(serves, "task", TASK_DEFINITION), service.name,
+                              f"ECS task on {capacity.replace('_', ' ').title()}, {what}", "service",
+                              r.tier(target["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"])))
             assert service.queue is not None
-            d.link(plan.queue(service.queue).id + "Queue", pipe, "message")
-            d.link(pipe, task, "RunTask")
-            node = task
+            d.link(r.queue(service.queue), pipe, "message")
+            d.link(pipe, node, "RunTask")
         else:
             continue
-        for rid in r.of_type("AWS::ElasticLoadBalancingV2::ListenerRule"):
-            if r.props(rid)["Actions"][0]["TargetGroupArn"] == {"Ref": f"{service.id}TargetGroup"}:
-                path = r.props(rid)["Conditions"][0]["PathPatternConfig"]["Values"][0]
-                d.link("LoadBalancer", node, path)
-        if service.public and ecs in r.resources and not any(e.target == node for e in d.edges):
-            d.link("LoadBalancer", node, "default")
-        if service.kind == "worker" and service.queue and ecs in r.resources:
-            d.link(plan.queue(service.queue).id + "Queue", node, "long poll")
+        for rule in r.find(serves, "ingress", LISTENER_RULE):
+            assert load_balancer is not None
+            d.link(load_balancer, node, r.props(rule)["Conditions"][0]["PathPatternConfig"]["Values"][0])
+        if service.public and ecs is not None and not any(e.target == node for e in d.edges):
+            assert load_balancer is not None
+            d.link(load_balancer, node, "default")
+        if service.kind == "worker" and service.queue and ecs is not None:
+            d.link(r.queue(service.queue), node, "long poll")
         if service.role == "api" and plan.runtime_queue:
-            d.link(node, plan.queue(plan.runtime_queue).id + "Queue", "send execution")
+            d.link(node, r.queue(plan.runtime_queue), "send execution")
         if service.role is not None:
-            d.link(node, "Database", "SQL")
+            d.link(node, database, "SQL")
         if service.kind == "worker":
             d.link(node, nats[0] if nats and node == ecs else internet, "HTTP steps")
 
     # Schedules fire the scheduler function, which records executions and sends them.
-    if "SchedulerFunction" in r.resources:
-        vpc = r.props("SchedulerFunction").get("VpcConfig")
-        d.add(Node("SchedulerFunction", "scheduler", "Lambda: schedules and sweeper", "function",
+    scheduler = r.one(SCHEDULER, "function", FUNCTION)
+    if scheduler is not None:
+        vpc = r.props(scheduler).get("VpcConfig")
+        d.add(Node(scheduler, "scheduler", "Lambda: schedules and sweeper", "function",
                    r.tier(vpc["SubnetIds"]) if vpc else "aws"))
-        for rid in r.of_type("AWS::Scheduler::Schedule"):
+        for rid in r.find(role="schedule", kind=SCHEDULE):
             props = r.props(rid)
             state = "" if props.get("State") != "DISABLED" else ", disabled"
             d.add(Node(rid, rid.removesuffix("Schedule"), f"{props['ScheduleExpression']} "
                        f"{props.get('ScheduleExpressionTimezone', 'UTC')}{state}", "schedule", "aws"))
-            d.link(rid, "SchedulerFunction", "invoke")
+            d.link(rid, scheduler, "invoke")
         if plan.runtime_queue:
-            d.link("SchedulerFunction", plan.queue(plan.runtime_queue).id + "Queue", "send execution")
-        d.link("SchedulerFunction", "Database", "SQL")
+            d.link(scheduler, r.queue(plan.runtime_queue), "send execution")
+        d.link(scheduler, database, "SQL")
 
     # Alerts.
-    alarms = r.of_type("AWS::CloudWatch::Alarm")
-    if alarms and "AlertTopic" in r.resources:
+    alarms = r.find(kind=ALARM)
+    topic = r.one(STACK, "alerts", TOPIC)
+    if alarms and topic is not None:
         d.add(Node("Alarms", f"CloudWatch alarms ({len(alarms)})", "", "schedule", "aws"))
-        d.add(Node("AlertTopic", "SNS alerts", plan.alert_email or "no e-mail subscribed", "topic", "aws"))
-        d.link("Alarms", "AlertTopic", "ALARM")
+        d.add(Node(topic, "SNS alerts", plan.alert_email or "no e-mail subscribed", "topic", "aws"))
+        d.link("Alarms", topic, "ALARM")
     _drop_empty_groups(d)
     return d
 
