@@ -14,6 +14,7 @@ from ..build import Compiled
 from ..emit import manifest
 from ..emit.manifest import SCHEDULER, STACK, Manifest, Role
 from ..emit.manifest import Node as Serves
+from ..naming import pascal
 from ..plan import Plan
 
 Shape = Literal["client", "gateway", "service", "function", "queue", "database", "schedule", "topic", "pipe"]
@@ -121,8 +122,7 @@ class _Reader:
     def tier(self, subnets: Any) -> str | None:
         """The group of the subnets a resource is placed in: Refs to this stack's subnets, or a Ref to the
         existing VPC's subnet parameter."""
-        refs = [s["Ref"] for s in (subnets if isinstance(subnets, list) else [subnets])
-                if isinstance(s, dict) and "Ref" in s]
+        refs = _references(subnets)
         roles = {self.manifest[ref].role for ref in refs if ref in self.manifest}
         found = next((TIERS[role] for role in TIERS if role in roles), None)
         if found is None and refs and self.plan.decisions.network.vpc == "existing":
@@ -133,6 +133,19 @@ class _Reader:
         if not any(g.id == group for g in self.diagram.groups):
             self.diagram.groups.append(Group(group, label, "vpc"))
         return group
+
+
+def _references(value: Any) -> list[str]:
+    """The logical IDs a template value names through Ref or Fn::GetAtt, at any depth."""
+    if isinstance(value, list):
+        return [ref for item in value for ref in _references(item)]
+    if not isinstance(value, dict):
+        return []
+    if "Ref" in value:
+        return [str(value["Ref"])]
+    if "Fn::GetAtt" in value:
+        return [str(value["Fn::GetAtt"][0])]
+    return [ref for item in value.values() for ref in _references(item)]
 
 
 def build(compiled: Compiled) -> Diagram:
@@ -150,18 +163,19 @@ def build(compiled: Compiled) -> Diagram:
         d.add(Node(load_balancer, "Application Load Balancer", props.get("Scheme", ""), "gateway",
                    r.tier(props["Subnets"])))
         d.link(users, load_balancer, "HTTP(S)")
-    # CloudFront: one origin per public function URL, a path per behaviour.
+    # CloudFront: one origin per public function URL (its domain name reads the URL), a path per behaviour.
     fronted = set()
     for rid in r.find(STACK, "ingress", DISTRIBUTION):
         config = r.props(rid)["DistributionConfig"]
         d.add(Node(rid, "CloudFront", "one origin for the web services (no CORS), no cache, $0 idle", "gateway"))
         d.link(users, rid, "HTTPS")
-        routes: dict[str, list[str]] = {config["DefaultCacheBehavior"]["TargetOriginId"]: ["default"]}
+        urls = {origin["Id"]: _references(origin["DomainName"])[0] for origin in config["Origins"]}
+        routes: dict[str, list[str]] = {urls[config["DefaultCacheBehavior"]["TargetOriginId"]]: ["default"]}
         for behaviour in config.get("CacheBehaviors", []):
-            routes.setdefault(behaviour["TargetOriginId"], []).append(behaviour["PathPattern"])
-        for origin, paths in routes.items():  # an origin's ID is its function URL's logical ID (emit/cdn.py)
-            d.link(rid, r.the(r.manifest[origin].node, "function", FUNCTION), ", ".join(paths))
-            fronted.add(origin)
+            routes.setdefault(urls[behaviour["TargetOriginId"]], []).append(behaviour["PathPattern"])
+        for url, paths in routes.items():
+            d.link(rid, r.the(r.manifest[url].node, "function", FUNCTION), ", ".join(paths))
+            fronted.add(url)
     for rid in r.find(kind=FUNCTION_URL):
         if rid not in fronted:
             iam = r.props(rid).get("AuthType") == "AWS_IAM"
@@ -240,11 +254,12 @@ def build(compiled: Compiled) -> Diagram:
         vpc = r.props(scheduler).get("VpcConfig")
         d.add(Node(scheduler, "scheduler", "Lambda: schedules and sweeper", "function",
                    r.tier(vpc["SubnetIds"]) if vpc else "aws"))
-        for rid in r.find(role="schedule", kind=SCHEDULE):
-            props = r.props(rid)
+        for entry in r.manifest.find(role="schedule", type=SCHEDULE):
+            rid, props = entry.logical_id, r.props(entry.logical_id)
             state = "" if props.get("State") != "DISABLED" else ", disabled"
-            d.add(Node(rid, rid.removesuffix("Schedule"), f"{props['ScheduleExpression']} "
-                       f"{props.get('ScheduleExpressionTimezone', 'UTC')}{state}", "schedule", "aws"))
+            name = pascal(entry.node.name) if entry.node.name is not None else "Sweeper"  # the scheduler's own
+            d.add(Node(rid, name, f"{props['ScheduleExpression']} {props.get('ScheduleExpressionTimezone', 'UTC')}"
+                       f"{state}", "schedule", "aws"))
             d.link(rid, scheduler, "invoke")
         if plan.runtime_queue:
             d.link(scheduler, r.queue(plan.runtime_queue), "send execution")
