@@ -165,3 +165,33 @@ def test_every_emitted_resource_type_has_a_pricer_or_a_reason() -> None:
                 assert not [n for n in result.not_priced if n.reason == "no pricer for this resource type"], \
                     (spec.name, profile, env)
                 assert all(line.rate > 0 and line.quantity >= 0 for line in result.lines)
+
+
+def _profile(tmp_path: Path, base: str, spec: str) -> str:
+    path = tmp_path / "recombined.yaml"
+    path.write_text(f"apiVersion: flowbuilder.dev/v1alpha1\nkind: Profile\nmetadata: {{name: recombined}}\n"
+                    f"extends: {base}\nspec:\n{spec}", "utf-8")
+    return str(path)
+
+
+def test_each_queue_a_pipe_reads_is_polled_while_idle_and_own_images_get_no_executions() -> None:
+    result = cost_of("ultra", "prod", spec=REPO / "tests" / "specs" / "full.yaml")
+    polls = 5 * 730 * 3600 / 20  # Pipes' five 20-second long polls, all month
+    assert [(line.kind, line.meter, line.quantity) for line in result.lines if line.resource == "OrdersQueue"] == [
+        ("idle", "sqs-fifo-request", polls)]  # orders is FIFO, read by order-sync's Pipe
+    assert ("idle", "sqs-request", polls) in [(line.kind, line.meter, line.quantity) for line in result.lines
+                                               if line.resource == "RequestsQueue"]
+    # order-sync runs its own image on the orders queue: executions never reach it (as in standard, where its
+    # ECS service is priced for its minimum tasks only), so its Pipe is listed, not priced as if they did.
+    assert not [line for line in result.lines if line.resource == "OrderSyncPipe"]
+    assert [n.reason for n in result.not_priced if n.resource == "OrderSyncPipe"] == [
+        "one task per message of orders: their number is not assumed (executions go to the runtime worker)"]
+    assert [line for line in result.lines if line.resource == "WorkerPipe"]
+
+
+def test_a_load_balancer_in_an_existing_vpc_pays_for_two_zones_at_least(tmp_path: Path) -> None:
+    profile = _profile(tmp_path, "ultra", "  web: {serving: load-balancer}\n")
+    result = estimate(compile_spec(SPEC, profile, "prod"), Prices(price_book(), "us-east-1"), Usage())
+    (addresses,) = [line for line in result.lines if line.resource == "LoadBalancer"
+                    and line.meter == "public-ipv4-hour"]
+    assert addresses.quantity == 2 * 730 and addresses.what.endswith("(at least 2)")  # SubnetIds has 2 or more

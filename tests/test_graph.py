@@ -140,3 +140,17 @@ def test_every_emitted_resource_type_is_drawn_or_known_plumbing() -> None:
                 seen |= {r["Type"] for r in body["Resources"].values()}
     assert seen - DRAWN - NOT_DRAWN == set(), "a new resource type: draw it or list it in NOT_DRAWN"
     assert not DRAWN & NOT_DRAWN
+
+
+def test_private_pipe_tasks_go_out_through_the_nat_and_functions_in_the_vpc_sit_in_its_subnets(
+        tmp_path: Path) -> None:
+    profile = tmp_path / "recombined.yaml"
+    profile.write_text("apiVersion: flowbuilder.dev/v1alpha1\nkind: Profile\nmetadata: {name: recombined}\n"
+                       "extends: standard\nspec:\n  web: {serving: function-url}\n  workers: {dispatch: pipe}\n",
+                       "utf-8")
+    d = diagram(str(profile), "prod")
+    groups = {n.id: n.group for n in d.nodes}
+    assert groups["ApiFunction"] == groups["WorkerTaskDefinition"] == groups["SchedulerFunction"] == "private"
+    assert groups["FrontendFunction"] == "aws"  # its own image: no database, so outside the VPC
+    assert ("WorkerTaskDefinition", "NatGateway1", "HTTP steps") in edges(d)
+    assert not [e for e in d.edges if e.source == "WorkerTaskDefinition" and e.target == "Internet"]

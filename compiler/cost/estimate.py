@@ -15,12 +15,12 @@ from typing import Any, Literal
 from .. import contract
 from ..build import Compiled
 from ..emit.manifest import SCHEDULER, Manifest
-from ..emit.manifest import queue as queue_node
 from ..emit.manifest import service as service_node
 from ..plan import Plan, ServicePlan
 from ..schedule_expr import Rate, parse
 from .prices import Prices, Unpriced
 from .usage import (
+    ALB_MIN_ZONES,
     FARGATE_MINIMUM_SECONDS,
     HOURS_PER_MONTH,
     LONG_POLL_SECONDS,
@@ -165,8 +165,11 @@ def ec2_instance(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line
 def load_balancer(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
     yield ctx.line(rid, "idle", "Application Load Balancer", "alb-hour", HOURS_PER_MONTH)
     if props.get("Scheme") == "internet-facing":
-        zones = len(props.get("Subnets", []))
-        yield ctx.line(rid, "idle", f"public IPv4 addresses, one per zone ({zones})", "public-ipv4-hour",
+        subnets = props.get("Subnets", [])
+        # An existing VPC's subnets are a parameter: count the two zones a load balancer needs at least.
+        zones = len(subnets) if isinstance(subnets, list) else ALB_MIN_ZONES
+        counted = f"{zones}" if isinstance(subnets, list) else f"at least {zones}"
+        yield ctx.line(rid, "idle", f"public IPv4 addresses, one per zone ({counted})", "public-ipv4-hour",
                        HOURS_PER_MONTH * zones)
     public = [s for s in ctx.plan.web_services if s.public]
     requests = ctx.usage.requests_per_month * len(public)
@@ -198,6 +201,10 @@ def ecs_service(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]
 
 
 def pipe(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
+    worker = ctx.service(rid)
+    if worker is None or worker.role != "worker":  # as an own-image service's tasks on ECS (ecs_service)
+        raise Unpriced(f"one task per message of {worker.queue if worker else 'its queue'}: their number is "
+                       f"not assumed (executions go to the runtime worker)")
     executions = ctx.usage.executions_per_month
     yield ctx.line(rid, "usage", f"{executions:,} messages", "pipes-request", executions)
     target = props["TargetParameters"]["EcsTaskParameters"]
@@ -209,15 +216,22 @@ def pipe(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
 
 
 def queue(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
-    runtime = ctx.plan.queue(ctx.plan.runtime_queue) if ctx.plan.runtime_queue else None
     entry = ctx.manifest[rid]
-    if runtime is None or entry.node != queue_node(runtime.name) or entry.role != "queue":
-        return  # dead-letter and other queues: billed per request, and none is assumed
+    if entry.role != "queue" or entry.node.name is None:
+        return  # dead-letter queues: billed per request, and no failures are assumed
+    runtime = ctx.plan.queue(entry.node.name)
     meter = "sqs-fifo-request" if runtime.fifo else "sqs-request"
+    # Each Pipe keeps polling its queue, whether messages come or not.
+    pipes = [w for w in ctx.plan.workers
+             if w.queue == runtime.name and ctx.manifest.one(service_node(w.name), "dispatch") is not None]
+    if pipes:
+        count = "" if len(pipes) == 1 else f"{len(pipes)} "
+        yield ctx.line(rid, "idle", f"{count}Pipes' {PIPE_POLLERS} long polls, also when empty", meter,
+                       len(pipes) * PIPE_POLLERS * HOURS_PER_MONTH * 3600 / LONG_POLL_SECONDS)
+    if runtime.name != ctx.plan.runtime_queue:
+        return  # other queues: their messages are not assumed
     executions, duration = ctx.usage.executions_per_month, ctx.usage.avg_duration
     if ctx.plan.worker_mode == "once":
-        yield ctx.line(rid, "idle", f"Pipes' {PIPE_POLLERS} long polls, also when empty", meter,
-                       PIPE_POLLERS * HOURS_PER_MONTH * 3600 / LONG_POLL_SECONDS)
         yield ctx.line(rid, "usage", "send, receive, delete per execution", meter, executions * 3)
         return
     workers = [w for w in ctx.plan.workers if w.queue == runtime.name and w.role == "worker"]

@@ -13,6 +13,7 @@ PIPE_POLLERS = 5  # concurrent 20-second long polls Pipes keeps on an SQS source
 LONG_POLL_SECONDS = 20
 VISIBILITY_EXTEND_SECONDS = 20  # a poll worker extends a running message's visibility this often
 NEW_CONNECTIONS_PER_LCU_HOUR = 25 * 3600  # ALB: 1 LCU = 25 new connections a second
+ALB_MIN_ZONES = 2  # an Application Load Balancer spans two availability zones at least
 RESPONSE_KB = 50  # average response through CloudFront (API JSON is smaller, frontend pages larger)
 
 

@@ -219,8 +219,10 @@ def build(compiled: Compiled) -> Diagram:
             subnets = r.props(ecs)["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"]
             node = d.add(Node(ecs, service.name, f"ECS Fargate, {what}, {service.scaling_min}..{service.scaling_max} "
                               f"tasks", "service", r.tier(subnets)))
-        elif fn is not None:
-            node = d.add(Node(fn, service.name, f"Lambda, {what}", "function", "aws"))
+        elif fn is not None:  # in the VPC's subnets when it joins them to reach the database
+            vpc = r.props(fn).get("VpcConfig")
+            node = d.add(Node(fn, service.name, f"Lambda, {what}", "function",
+                              r.tier(vpc["SubnetIds"]) if vpc else "aws"))
         elif pipe is not None:
             target = r.props(pipe)["TargetParameters"]["EcsTaskParameters"]
             capacity = target["CapacityProviderStrategy"][0]["CapacityProvider"]
@@ -245,8 +247,8 @@ def build(compiled: Compiled) -> Diagram:
             d.link(node, r.queue(plan.runtime_queue), "send execution")
         if service.role is not None:
             d.link(node, database, "SQL")
-        if service.kind == "worker":
-            d.link(node, nats[0] if nats and node == ecs else internet, "HTTP steps")
+        if service.kind == "worker":  # tasks are in private subnets exactly when there is a NAT
+            d.link(node, nats[0] if nats else internet, "HTTP steps")
 
     # Schedules fire the scheduler function, which records executions and sends them.
     scheduler = r.one(SCHEDULER, "function", FUNCTION)
