@@ -206,7 +206,7 @@ def build(compiled: Compiled) -> Diagram:
         group = r.tier(r.props(subnet_group)["SubnetIds"]) if subnet_group is not None else None
         database = d.add(Node(rds, f"RDS PostgreSQL {props.get('EngineVersion', '')}",
                               f"{props['DBInstanceClass']}, {multi}", "database", group))
-    else:
+    else:  # a node of the diagram only (no resource), named as RDS would be
         database = d.add(Node("Database", "PostgreSQL (external)", "URL from SSM or Secrets Manager", "database"))
 
     # Services: ECS services, Lambda web functions, Pipe-started tasks.
