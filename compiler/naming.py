@@ -47,8 +47,9 @@ def pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("-"))
 
 
-def service_id(service: Named, suffix: ServiceSuffix) -> str:
-    return pascal(service.name) + suffix
+def service_id(service: Named | str, suffix: ServiceSuffix) -> str:
+    """A service's logical ID for `suffix`, from its plan entry or (while the plan is being made) its name."""
+    return pascal(service if isinstance(service, str) else service.name) + suffix
 
 
 def queue_id(queue: Named, suffix: QueueSuffix) -> str:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from . import contract
 from .decisions import Decisions, decide
-from .naming import pascal, queue_name, stack_name
+from .naming import pascal, queue_name, service_id, stack_name
 from .profiles import ProfileSpec, ResolvedProfile
 from .scalars import ENV_PLACEHOLDER
 from .spec import PRODUCTION_ENVIRONMENTS, App, WebService, WorkerService
@@ -196,7 +196,7 @@ def make_plan(app: App, profile: ResolvedProfile, environment: str) -> Plan:
         common = dict(
             name=s_name, id=pascal(s_name), role=s.runtime,
             image=s.image or spec.runtime.image,
-            image_parameter="RuntimeImage" if s.runtime else f"{pascal(s_name)}Image",
+            image_parameter="RuntimeImage" if s.runtime else service_id(s_name, "Image"),
             command=tuple(s.command) if s.command else None, cpu=s.cpu, memory=s.memory,
             env=tuple(sorted(s.env.items())),
             secrets=(_secrets(spec.runtime.secrets, environment) if s.runtime else ())
