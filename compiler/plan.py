@@ -14,7 +14,7 @@ from typing import Any, Literal
 from . import contract
 from .decisions import Decisions, decide
 from .naming import pascal, queue_name, service_id, stack_name
-from .profiles import ProfileSpec, ResolvedProfile
+from .profiles import ResolvedProfile
 from .scalars import ENV_PLACEHOLDER
 from .spec import PRODUCTION_ENVIRONMENTS, App, WebService, WorkerService
 
@@ -99,7 +99,6 @@ class Plan:
     app: str
     environment: str
     profile: str
-    policy: ProfileSpec  # the profile's resolved settings (frozen pydantic data)
     decisions: Decisions  # what the profile decides, explicitly: everything downstream reads these
     region: str
     stack_name: str
@@ -224,7 +223,7 @@ def make_plan(app: App, profile: ResolvedProfile, environment: str) -> Plan:
     tags = tuple(sorted({**app.metadata.labels, "app": name, "environment": environment,
                          "profile": profile.name, "managed-by": "flowbuilder"}.items()))
     return Plan(
-        app=name, environment=environment, profile=profile.name, policy=profile.spec, decisions=decide(profile.spec),
+        app=name, environment=environment, profile=profile.name, decisions=decide(profile.spec),
         region=spec.region,
         stack_name=stack_name(name, environment),
         description=(app.metadata.description or f"Flow Builder application {name}")[:900],
