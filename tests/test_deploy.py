@@ -14,6 +14,7 @@ import os
 import subprocess
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -27,7 +28,11 @@ MINIMAL = REPO / "tests" / "specs" / "minimal.yaml"
 
 @pytest.fixture
 def aws(moto_server: str, tmp_path: Path) -> dict[str, str]:
-    """A clean moto, and the environment a user's shell would have."""
+    return clean_moto(moto_server, tmp_path)
+
+
+def clean_moto(moto_server: str, tmp_path: Path) -> dict[str, str]:
+    """A clean moto, and the environment a user's shell would have (the test_deploy_*.py files' fixture too)."""
     request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=10)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -41,7 +46,7 @@ def fbc(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return run_fbc_process(*args, env=env, timeout=300)
 
 
-def _client(env: dict[str, str], service: str, region: str) -> object:
+def client(env: dict[str, str], service: str, region: str = "eu-west-1") -> Any:
     return boto3.client(service, region_name=region, endpoint_url=env["AWS_ENDPOINT_URL"],
                         aws_access_key_id="testing", aws_secret_access_key="testing")
 
@@ -53,11 +58,11 @@ def test_create_apply_again_change_diff_and_destroy(aws: dict[str, str], tmp_pat
     assert "Create tiny-dev: 23 change(s)" in created.stdout  # 21 + the scheduler's EventInvokeConfig + age alarm
     assert "tiny-dev: CREATE_COMPLETE" in created.stdout
 
-    cfn = _client(aws, "cloudformation", "eu-west-1")
-    stack = cfn.describe_stacks(StackName="tiny-dev")["Stacks"][0]  # type: ignore[attr-defined]
+    cfn = client(aws, "cloudformation", "eu-west-1")
+    stack = cfn.describe_stacks(StackName="tiny-dev")["Stacks"][0]
     assert {t["Key"]: t["Value"] for t in stack["Tags"]}["managed-by"] == "flowbuilder"
-    sqs = _client(aws, "sqs", "eu-west-1")
-    queues = sqs.list_queues()["QueueUrls"]  # type: ignore[attr-defined]
+    sqs = client(aws, "sqs", "eu-west-1")
+    queues = sqs.list_queues()["QueueUrls"]
     names = sorted(q.rsplit("/", 1)[1] for q in queues)
     assert names == ["tiny-dev-jobs", "tiny-dev-jobs-dlq", "tiny-dev-scheduler-dlq"]
 
@@ -122,22 +127,22 @@ def test_large_template_goes_through_the_bootstrap_bucket(aws: dict[str, str], t
     assert "over the 51200-byte inline limit" in first.stderr and "run `fbc bootstrap` once" in first.stderr
     boot = fbc(aws, "bootstrap", "-f", str(spec_file))
     assert boot.returncode == 0, boot.stderr
-    s3 = _client(aws, "s3", "us-east-1")
+    s3 = client(aws, "s3", "us-east-1")
     bucket = "fbc-assets-123456789012-us-east-1"
-    encryption = s3.get_bucket_encryption(Bucket=bucket)  # type: ignore[attr-defined]
+    encryption = s3.get_bucket_encryption(Bucket=bucket)
     assert encryption["ServerSideEncryptionConfiguration"]["Rules"][0]["ApplyServerSideEncryptionByDefault"][
         "SSEAlgorithm"] == "AES256"
-    assert s3.get_public_access_block(Bucket=bucket)[  # type: ignore[attr-defined]
+    assert s3.get_public_access_block(Bucket=bucket)[
         "PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
 
     deployed = fbc(aws, "apply", *spec, *NETWORK, *images, "--yes")
     assert deployed.returncode == 0, deployed.stderr
     assert f"uploaded to s3://{bucket}/big-staging/" in deployed.stdout
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]  # type: ignore[attr-defined]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     assert len(keys) == 1 and keys[0].startswith("big-staging/")
-    cfn = _client(aws, "cloudformation", "us-east-1")
+    cfn = client(aws, "cloudformation", "us-east-1")
     params = {p["ParameterKey"]: p["ParameterValue"]
-              for p in cfn.describe_stacks(StackName="big-staging")["Stacks"][0]["Parameters"]}  # type: ignore[attr-defined]
+              for p in cfn.describe_stacks(StackName="big-staging")["Stacks"][0]["Parameters"]}
     assert params["RuntimeImage"].endswith("/runtime:2")
 
 
@@ -187,26 +192,26 @@ def test_destroy_says_what_a_delete_keeps() -> None:
 
 
 def test_destroy_refuses_a_protected_database_before_touching_anything(aws: dict[str, str]) -> None:
-    cfn = _client(aws, "cloudformation", "eu-west-1")
+    cfn = client(aws, "cloudformation", "eu-west-1")
     template = {"Resources": {
         "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "held-dev-jobs"}},
         "Database": {"Type": "AWS::RDS::DBInstance", "DeletionPolicy": "Snapshot", "Properties": {
             "DBInstanceIdentifier": "held-db", "Engine": "postgres", "DBInstanceClass": "db.t4g.micro",
             "AllocatedStorage": "20", "MasterUsername": "flowbuilder", "MasterUserPassword": "not-a-secret-1",
             "DeletionProtection": True}}}}
-    cfn.create_stack(StackName="held-dev", TemplateBody=json.dumps(template))  # type: ignore[attr-defined]
-    rds = _client(aws, "rds", "eu-west-1")
+    cfn.create_stack(StackName="held-dev", TemplateBody=json.dumps(template))
+    rds = client(aws, "rds", "eu-west-1")
     # moto's CloudFormation drops DeletionProtection; the instance gets it as RDS would.
-    rds.modify_db_instance(DBInstanceIdentifier="held-db", DeletionProtection=True,  # type: ignore[attr-defined]
+    rds.modify_db_instance(DBInstanceIdentifier="held-db", DeletionProtection=True,
                            ApplyImmediately=True)
     refused = fbc(aws, "destroy", "-f", str(MINIMAL), "--stack-name", "held-dev", "--yes")
     assert refused.returncode == 1
     assert ("held-dev: database held-db has deletion protection, so the delete would stop half-way; turn it off "
             "first (aws rds modify-db-instance --db-instance-identifier held-db --no-deletion-protection") in (
         refused.stderr)
-    status = cfn.describe_stacks(StackName="held-dev")["Stacks"][0]["StackStatus"]  # type: ignore[attr-defined]
+    status = cfn.describe_stacks(StackName="held-dev")["Stacks"][0]["StackStatus"]
     assert status == "CREATE_COMPLETE"  # nothing was deleted
-    rds.modify_db_instance(DBInstanceIdentifier="held-db", DeletionProtection=False,  # type: ignore[attr-defined]
+    rds.modify_db_instance(DBInstanceIdentifier="held-db", DeletionProtection=False,
                            ApplyImmediately=True)
     done = fbc(aws, "destroy", "-f", str(MINIMAL), "--stack-name", "held-dev", "--yes")
     assert done.returncode == 0, done.stderr
@@ -216,16 +221,16 @@ def test_destroy_refuses_a_protected_database_before_touching_anything(aws: dict
 def test_destroy_stops_the_tasks_a_pipe_started(aws: dict[str, str]) -> None:
     spec = ["-f", str(MINIMAL), "--profile", "ultra"]
     assert fbc(aws, "apply", *spec, *NETWORK, "--yes").returncode == 0
-    cfn = _client(aws, "cloudformation", "eu-west-1")
+    cfn = client(aws, "cloudformation", "eu-west-1")
     physical = {r["LogicalResourceId"]: r["PhysicalResourceId"]
-                for r in cfn.list_stack_resources(StackName="tiny-dev")["StackResourceSummaries"]}  # type: ignore[attr-defined]
-    ecs = _client(aws, "ecs", "eu-west-1")
+                for r in cfn.list_stack_resources(StackName="tiny-dev")["StackResourceSummaries"]}
+    ecs = client(aws, "ecs", "eu-west-1")
     # Standing in for the Pipe's RunTask: moto cannot run the stack's own task definition (no container memory)
     # nor give a Fargate task its network interface, so the stand-in uses bridge networking.
-    family = ecs.register_task_definition(  # type: ignore[attr-defined]
+    family = ecs.register_task_definition(
         family="tiny-dev-worker-stand-in", networkMode="bridge",
         containerDefinitions=[{"name": "worker", "image": "worker", "memory": 512}])
-    started = ecs.run_task(  # type: ignore[attr-defined]
+    started = ecs.run_task(
         cluster=physical["Cluster"], taskDefinition=family["taskDefinition"]["taskDefinitionArn"],
         launchType="FARGATE", count=2)
     arns = [t["taskArn"] for t in started["tasks"]]
@@ -233,7 +238,7 @@ def test_destroy_stops_the_tasks_a_pipe_started(aws: dict[str, str]) -> None:
     done = fbc(aws, "destroy", "-f", str(MINIMAL), "--yes")
     assert done.returncode == 0, done.stderr
     assert "stopping 2 running task(s) in" in done.stdout and "tiny-dev: deleted" in done.stdout
-    stopped = ecs.describe_tasks(cluster=physical["Cluster"], tasks=arns)["tasks"]  # type: ignore[attr-defined]
+    stopped = ecs.describe_tasks(cluster=physical["Cluster"], tasks=arns)["tasks"]
     assert {t["desiredStatus"] for t in stopped} == {"STOPPED"}
 
 
@@ -251,3 +256,22 @@ def test_a_deployed_value_the_template_no_longer_allows_must_be_given() -> None:
     certificate = "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
     resolved = resolve_parameters(doc, {"CertificateArn": certificate}, deployed)
     assert {"ParameterKey": "AlertEmail", "UsePreviousValue": True} in resolved
+
+
+def test_apply_takes_the_union_of_offline_and_change_set_replacements(aws: dict[str, str], tmp_path: Path) -> None:
+    """Issue 14, item 10: moto's change set says nothing of replacing the task definition; the offline table
+    (createOnlyProperties) does, and CI without --yes must refuse."""
+    spec = ["-f", str(MINIMAL), "--profile", "ultra"]
+    assert fbc(aws, "apply", *spec, *NETWORK, "--yes").returncode == 0
+    changed_spec = tmp_path / "flowbuilder.yaml"
+    changed_spec.write_text(MINIMAL.read_text("utf-8").replace("timeout: 5m}", "timeout: 5m, memory: 1024}"),
+                            "utf-8")
+    changed = ["-f", str(changed_spec), "--profile", "ultra"]
+    refused = fbc(aws, "apply", *changed, *NETWORK)
+    assert refused.returncode == 1
+    assert "  Modify  WorkerTaskDefinition (AWS::ECS::TaskDefinition) [replace]" in refused.stdout
+    assert refused.stderr.strip() == ("fbc: this change replaces WorkerTaskDefinition: confirm on a terminal, or "
+                                      "pass --yes")
+    memory = client(aws, "ecs").describe_task_definition(taskDefinition="tiny-dev-worker")["taskDefinition"]["memory"]
+    assert memory == "512"  # not deployed
+    assert fbc(aws, "apply", *changed, *NETWORK, "--yes").returncode == 0

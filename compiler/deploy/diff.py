@@ -2,9 +2,10 @@
 security changes (security.py: IAM statements, security-group rules, public invoke permissions, checkov
 suppressions) and parameter changes.
 
-`fbc diff` and `fbc apply` both use it; apply adds the change set's own replacement verdicts when a stack
-exists. Replacement offline comes from the CloudFormation resource schemas' createOnlyProperties, as
-cfn-lint ships them.
+`fbc diff` and `fbc apply` both use it, against a stack with its parameter values too (what the parameters sent
+would change, and in which resources), and with the replacement verdicts of a change set: both verdicts count.
+Replacement offline comes from the CloudFormation resource schemas' createOnlyProperties, as cfn-lint ships
+them.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
 
 from .security import SecurityChange, security_changes
 
 Replacement = Literal["True", "False", "Conditional"]
+Action = Literal["Add", "Remove", "Modify"]
+_ACTIONS: dict[str, Action] = {"Add": "Add", "Remove": "Remove", "Modify": "Modify"}  # a change set's may be others
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class PropertyChange:
 class ResourceChange:
     logical_id: str
     resource_type: str
-    action: Literal["Add", "Remove", "Modify"]
+    action: Action
     properties: tuple[PropertyChange, ...] = ()
     replacement: Replacement = "False"
 
@@ -44,16 +48,27 @@ class ParameterChange:
     new: Any
 
 
+@dataclass(frozen=True)
+class ValueChange:
+    """A parameter's value in the deployed stack (None: it has none) and the one apply would deploy."""
+
+    name: str
+    old: str | None
+    new: str
+    rollback: tuple[str, str] | None = None  # (old tag, new tag): an image back to an older version tag
+
+
 @dataclass
 class TemplateDiff:
     resources: list[ResourceChange] = field(default_factory=list)
     security: list[SecurityChange] = field(default_factory=list)
-    parameters: list[ParameterChange] = field(default_factory=list)
+    parameters: list[ParameterChange] = field(default_factory=list)  # declarations (a Default, a pattern)
     outputs: list[ParameterChange] = field(default_factory=list)
+    values: list[ValueChange] = field(default_factory=list)  # parameter values, against a deployed stack
 
     @property
     def empty(self) -> bool:
-        return not (self.resources or self.security or self.parameters or self.outputs)
+        return not (self.resources or self.security or self.parameters or self.outputs or self.values)
 
     @property
     def risky(self) -> list[str]:
@@ -65,6 +80,8 @@ class TemplateDiff:
         reasons += [f"replaces {c.logical_id}" for c in self.resources if c.replacement in ("True", "Conditional")]
         reasons += [f"broadens {s.kind} access: {s.resource} {s.detail}" for s in self.security
                     if s.broadens and s.kind != "checkov"]
+        reasons += [f"rolls {v.name} back from tag {v.rollback[0]} to {v.rollback[1]}" for v in self.values
+                    if v.rollback]
         return reasons
 
 
@@ -129,11 +146,15 @@ def _resource_changes(old: dict[str, Any], new: dict[str, Any]) -> list[Resource
             create_only = _create_only(after["Type"])
             props = []
             for path, a, b in _walk(before, after, ""):
-                top = path.split(".")[1].split("[")[0] if path.startswith("Properties.") else ""
-                props.append(PropertyChange(path, a, b, replaces=top in create_only))
+                props.append(PropertyChange(path, a, b, replaces=_top(path) in create_only))
             replaces: Replacement = "True" if any(p.replaces for p in props) else "False"
             changes.append(ResourceChange(logical_id, after["Type"], "Modify", tuple(props), replaces))
     return changes
+
+
+def _top(path: str) -> str:
+    """Properties.ContainerDefinitions[0].Image -> ContainerDefinitions; "" outside Properties."""
+    return path.split(".")[1].split("[")[0] if path.startswith("Properties.") else ""
 
 
 def _named(old: dict[str, Any], new: dict[str, Any]) -> list[ParameterChange]:
@@ -158,11 +179,77 @@ def diff_templates(old: dict[str, Any] | None, new: dict[str, Any]) -> TemplateD
     )
 
 
-def with_change_set(diff: TemplateDiff, verdicts: dict[str, Replacement]) -> TemplateDiff:
-    """Prefer CloudFormation's own replacement verdicts (from a change set) over the offline table."""
-    resources = [ResourceChange(c.logical_id, c.resource_type, c.action, c.properties,
-                                verdicts.get(c.logical_id, c.replacement)) for c in diff.resources]
-    return TemplateDiff(resources, diff.security, diff.parameters, diff.outputs)
+def with_values(diff: TemplateDiff, template: dict[str, Any], values: list[ValueChange]) -> TemplateDiff:
+    """The parameter values that change, and what they change in `template`'s resources: every property that
+    refers to one (Ref, or ${Name} in a Fn::Sub) changes with it, and replaces its resource when it is
+    create-only (a security group's VpcId). A change set says the same on AWS; an emulator may say nothing."""
+    changed = {v.name: v for v in values}
+    by_id = {c.logical_id: c for c in diff.resources}
+    for logical_id, resource in sorted(template.get("Resources", {}).items()):
+        prior = by_id.get(logical_id)
+        if prior is not None and prior.action != "Modify":
+            continue
+        create_only = _create_only(resource["Type"])
+        props = tuple(PropertyChange(f"{path} ({how})", _MISSING if changed[name].old is None else changed[name].old,
+                                     changed[name].new, _top(path) in create_only)
+                      for path, name, how in _uses(resource.get("Properties", {}), "Properties", changed))
+        if props:
+            props = (prior.properties if prior else ()) + props
+            verdict: Replacement = "True" if any(p.replaces for p in props) else (
+                prior.replacement if prior else "False")
+            by_id[logical_id] = ResourceChange(logical_id, resource["Type"], "Modify", props, verdict)
+    return TemplateDiff(sorted(by_id.values(), key=lambda c: c.logical_id), diff.security, diff.parameters,
+                        diff.outputs, values)
+
+
+def _uses(value: Any, path: str, names: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(property path, parameter, how) for each reference to one of `names` under `value`."""
+    if isinstance(value, dict):
+        if list(value) == ["Ref"] and value["Ref"] in names:
+            yield path, value["Ref"], f"Ref {value['Ref']}"
+            return
+        if list(value) == ["Fn::Sub"]:
+            text = value["Fn::Sub"][0] if isinstance(value["Fn::Sub"], list) else value["Fn::Sub"]
+            yield from ((path, name, f"${{{name}}}") for name in sorted(names)
+                        if isinstance(text, str) and f"${{{name}}}" in text)
+        for key, item in value.items():
+            yield from _uses(item, f"{path}.{key}" if not key.startswith(("Fn::", "Ref")) else path, names)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _uses(item, f"{path}[{i}]", names)
+
+
+class SetChange(Protocol):
+    """A change set's resource change (aws.Change), as far as the diff reads it."""
+
+    @property
+    def action(self) -> str: ...
+    @property
+    def logical_id(self) -> str: ...
+    @property
+    def resource_type(self) -> str: ...
+    @property
+    def replacement(self) -> Replacement | None: ...
+
+
+_STRENGTH = {"False": 0, "Conditional": 1, "True": 2}
+
+
+def with_change_set(diff: TemplateDiff, changes: Iterable[SetChange]) -> TemplateDiff:
+    """Both verdicts count: per resource, the stronger of the offline table's and the change set's (either may
+    miss what the other sees: an emulator's change set says nothing, the table knows no conditions). A
+    resource only the change set lists is added as it says."""
+    by_id = {c.logical_id: c for c in diff.resources}
+    for change in changes:
+        verdict: Replacement = change.replacement or "False"
+        prior, action = by_id.get(change.logical_id), _ACTIONS.get(change.action)
+        if prior is None and action is not None:
+            by_id[change.logical_id] = ResourceChange(change.logical_id, change.resource_type, action,
+                                                      replacement=verdict if action == "Modify" else "False")
+        elif prior is not None and _STRENGTH.get(verdict, 0) > _STRENGTH[prior.replacement]:
+            by_id[change.logical_id] = replace(prior, replacement=verdict)
+    return TemplateDiff(sorted(by_id.values(), key=lambda c: c.logical_id), diff.security, diff.parameters,
+                        diff.outputs, diff.values)
 
 
 # --- rendering ------------------------------------------------------------------------------------------------
@@ -209,6 +296,12 @@ def render_text(diff: TemplateDiff, colour: bool = False) -> str:
             for item in items:
                 sign = "+" if item.old is _MISSING else "-" if item.new is _MISSING else "~"
                 lines.append(f"{sign} {item.name}: {_value(item.old)} -> {_value(item.new)}")
+    if diff.values:
+        lines.append("Parameter values")
+        for value in diff.values:
+            back = _paint(" (older tag)", "31", colour) if value.rollback else ""
+            lines.append(f"{'+' if value.old is None else '~'} {value.name}: "
+                         f"{_value(_MISSING if value.old is None else value.old)} -> {_value(value.new)}{back}")
     summary = {a: sum(c.action == a for c in diff.resources) for a in ("Add", "Modify", "Remove")}
     replaced = sum(c.replacement in ("True", "Conditional") for c in diff.resources)
     suppressed = sum(s.broadens for s in diff.security if s.kind == "checkov")
@@ -241,5 +334,7 @@ def render_json(diff: TemplateDiff) -> str:
                      for s in diff.security],
         "parameters": [{"name": p.name, "old": plain(p.old), "new": plain(p.new)} for p in diff.parameters],
         "outputs": [{"name": p.name, "old": plain(p.old), "new": plain(p.new)} for p in diff.outputs],
+        "parameterValues": [{"name": v.name, "old": v.old, "new": v.new, "rollback": v.rollback is not None}
+                            for v in diff.values],
         "empty": diff.empty,
     }, indent=2, sort_keys=True)

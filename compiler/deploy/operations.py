@@ -18,8 +18,8 @@ from botocore.exceptions import ClientError
 from ..build import Compiled
 from ..emit import MAX_INLINE_BYTES
 from .aws import Aws, Change, CloudFormation, DeployError, Event, StackInfo, error_code, error_message
-from .diff import Replacement, TemplateDiff, diff_templates, with_change_set
-from .parameters import resolve_parameters
+from .diff import ResourceChange, TemplateDiff, ValueChange, diff_templates, with_change_set, with_values
+from .parameters import check_given, plan_parameters, resolve_parameters, value_changes
 
 Say = Callable[[str], None]
 Confirm = Callable[[str], bool]
@@ -106,15 +106,14 @@ def _change_set(aws: Aws, target: Target, stack: StackInfo | None, parameters: l
     return name, stack_id, has_changes, changes
 
 
-def _verdicts(changes: tuple[Change, ...]) -> dict[str, Replacement]:
-    return {c.logical_id: c.replacement for c in changes if c.action == "Modify" and c.replacement}
-
-
-def _summary(changes: tuple[Change, ...]) -> list[str]:
+def _summary(changes: list[ResourceChange], values: list[ValueChange]) -> list[str]:
     lines = []
     for c in sorted(changes, key=lambda c: (c.action, c.logical_id)):
-        replace = {"True": " [replace]", "Conditional": " [may replace]"}.get(c.replacement or "", "")
-        lines.append(f"  {c.action or '?':<7} {c.logical_id} ({c.resource_type}){replace}")
+        replace = {"True": " [replace]", "Conditional": " [may replace]"}.get(c.replacement, "")
+        lines.append(f"  {c.action:<7} {c.logical_id} ({c.resource_type}){replace}")
+    for v in values:  # an image among them: what runs changes, so it is always said
+        old = "(absent)" if v.old is None else json.dumps(v.old)
+        lines.append(f"  parameter {v.name}: {old} -> {json.dumps(v.new)}" + (" (older tag)" if v.rollback else ""))
     return lines
 
 
@@ -176,28 +175,29 @@ def apply(aws: Aws, target: Target, *, given: dict[str, str], assume_yes: bool, 
     if stack is not None and busy(stack):
         raise DeployError(f"{name} is busy ({stack.status}); wait for it to finish (fbc status) and apply again")
 
-    parameters = resolve_parameters(target.template, given, stack)
-    previous_template = cf.template(name) if stack is not None and stack.status != "REVIEW_IN_PROGRESS" else None
-    unchanged = (stack is not None and previous_template == target.template
-                 and not _changed_parameters(stack, parameters))
-    if unchanged:
+    deployed = stack if stack is not None and stack.status != "REVIEW_IN_PROGRESS" else None
+    previous_template = cf.template(name) if deployed is not None else None
+    parameters = resolve_parameters(target.template, given, deployed, previous_template)
+    values = value_changes(target.template, parameters, deployed) if deployed is not None else []
+    if deployed is not None and previous_template == target.template and not values:
         say(f"{name}: no changes")
         return 0
-
     change_set, stack_id, has_changes, changes = _change_set(aws, target, stack, parameters, bucket, say)
     if not has_changes:
         _abandon(cf, stack_id, change_set, created=stack is None)
         say(f"{name}: no changes")
         return 0
-    diff = with_change_set(diff_templates(previous_template, target.template), _verdicts(changes))
-    say(f"{'Update' if stack else 'Create'} {name}: {len(changes)} change(s)")
-    for line in _summary(changes):
+    # Both verdicts count: the offline table's and the change set's (item 10 of issue 14).
+    diff = with_change_set(with_values(diff_templates(previous_template, target.template), target.template,
+                                       values), changes)
+    say(f"{'Update' if deployed else 'Create'} {name}: {len(diff.resources)} change(s)")
+    for line in _summary(diff.resources, values):
         say(line)
     for sec in diff.security[:SHOWN_SECURITY]:
         say(f"  security: {'broadens' if sec.broadens else 'narrows'} {sec.kind} {sec.resource}: {sec.detail}")
     if len(diff.security) > SHOWN_SECURITY:
         say(f"  security: ... {len(diff.security) - SHOWN_SECURITY} more (fbc diff lists them all)")
-    risky = _risky(diff, changes)
+    risky = diff.risky
     if risky and not assume_yes:
         if not interactive:
             _abandon(cf, stack_id, change_set, created=stack is None)
@@ -206,10 +206,10 @@ def apply(aws: Aws, target: Target, *, given: dict[str, str], assume_yes: bool, 
             _abandon(cf, stack_id, change_set, created=stack is None)
             say("not deployed")
             return 1
-
     since, seen = _last_event_time(cf, stack_id)
     cf.execute_change_set(stack_id, change_set)
-    final = follow(aws, stack_id, since, len(changes), say, seen)
+    # Progress counts what CloudFormation will touch: its change set's resources (an emulator's may be none).
+    final = follow(aws, stack_id, since, len(changes) or len(diff.resources), say, seen)
     if final is None or final.status not in SUCCESS:
         status = final.status if final else "DELETED"
         say(f"{name}: {status}" + (f" ({final.reason})" if final and final.reason else ""))
@@ -226,23 +226,6 @@ def apply(aws: Aws, target: Target, *, given: dict[str, str], assume_yes: bool, 
     for key, value in sorted(final.outputs.items()):
         say(f"  {key} = {value}")
     return 0
-
-
-def _changed_parameters(stack: StackInfo, parameters: list[dict[str, Any]]) -> list[str]:
-    return [p["ParameterKey"] for p in parameters if not p.get("UsePreviousValue")
-            and not _same_value(stack.parameters.get(p["ParameterKey"]), p["ParameterValue"])]
-
-
-def _same_value(deployed: str | None, given: str) -> bool:
-    """A parameter given again with the value it has. List parameters compare item by item: CloudFormation
-    returns "a,b" (moto's server returns the repr "['a', 'b']", which reads the same here)."""
-    if deployed is None:
-        return False
-
-    def items(value: str) -> list[str]:
-        return [v.strip().strip("'\"") for v in value.strip().removeprefix("[").removesuffix("]").split(",")]
-
-    return items(deployed) == items(given)
 
 
 def _abandon(cf: CloudFormation, name: str, change_set: str, *, created: bool) -> None:
@@ -262,32 +245,31 @@ def _why(reasons: list[str]) -> str:
     return "; ".join(parts)
 
 
-def _risky(diff: TemplateDiff, changes: tuple[Change, ...]) -> list[str]:
-    reasons = [f"removes {c.logical_id}" for c in changes if c.action == "Remove"]
-    reasons += [f"replaces {c.logical_id}" for c in changes if c.replacement in ("True", "Conditional")]
-    reasons += [r for r in diff.risky if r.startswith("broadens")]
-    return reasons
-
-
 def diff_against_stack(aws: Aws, target: Target, given: dict[str, str], bucket: str | None,
                        say: Say) -> TemplateDiff:
-    """Compare with the deployed stack; replacement verdicts come from a change set that is then deleted."""
+    """Compare with the deployed stack: its template, and its parameter values with those apply would send
+    (given, kept or defaults) and what they change. Replacement verdicts: the offline table's and those of a
+    change set, which is then deleted."""
     cf = aws.cloudformation
+    check_given(target.template, given)
     stack = cf.describe(target.stack_name)
     if stack is None or stack.status == "REVIEW_IN_PROGRESS":
         return diff_templates(None, target.template)
     deployed = cf.template(target.stack_name)
-    diff = diff_templates(deployed, target.template)
-    if diff.empty or busy(stack):
+    parameters, missing = plan_parameters(target.template, given, stack, deployed)
+    if missing:
+        say(f"(apply needs parameters to provide: {', '.join(missing)})")
+    diff = with_values(diff_templates(deployed, target.template), target.template,
+                       value_changes(target.template, parameters, stack))
+    if diff.empty or busy(stack) or missing:
         return diff
     try:
-        parameters = resolve_parameters(target.template, given, stack)
         change_set, stack_id, has_changes, changes = _change_set(aws, target, stack, parameters, bucket, say)
     except (DeployError, ClientError) as exc:
         say(f"(replacement verdicts are from the offline table: {exc})")
         return diff
     try:
-        return with_change_set(diff, _verdicts(changes)) if has_changes else diff
+        return with_change_set(diff, changes) if has_changes else diff
     finally:
         cf.delete_change_set(stack_id, change_set)
 
