@@ -8,7 +8,8 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,10 @@ NO_CHANGES = ("didn't contain changes", "No updates are to be performed", "no ch
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 SHOWN_SECURITY = 12
 STACK_TYPE = "AWS::CloudFormation::Stack"
+# Another run in the way: its executed change set deleted ours, its update made ours obsolete, its stack
+# exists now (a CREATE change set is refused), or its abandoned empty stack took ours along.
+RACE_CODES = {"ChangeSetNotFound", "ChangeSetNotFoundException", "InvalidChangeSetStatus",
+              "InvalidChangeSetStatusException", "AlreadyExistsException"}
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,21 @@ def _summary(changes: list[ResourceChange], values: list[ValueChange]) -> list[s
     return lines
 
 
+@contextmanager
+def _race(name: str) -> Iterator[None]:
+    """Say so when another run's change set or stack got in the way of this one's (RACE_CODES, and the same
+    refusals as ValidationError): the stack is then that run's to finish."""
+    try:
+        yield
+    except ClientError as exc:
+        code, message = error_code(exc), error_message(exc)
+        if code not in RACE_CODES and not (code == "ValidationError" and (
+                "state and can not be updated" in message or "already exists" in message
+                or (message.startswith("Stack") and "does not exist" in message))):
+            raise
+        raise DeployError(f"another apply is deploying {name}; fbc status follows it") from None
+
+
 def follow(aws: Aws, name: str, since: datetime, total: int, say: Say, seen: set[str] | None = None,
            timeout: float = 7200) -> StackInfo | None:
     """Stream events with progress until the stack reaches a final state; None once it is deleted."""
@@ -182,32 +202,33 @@ def apply(aws: Aws, target: Target, *, given: dict[str, str], assume_yes: bool, 
     if deployed is not None and previous_template == target.template and not values:
         say(f"{name}: no changes")
         return 0
-    change_set, stack_id, has_changes, changes = _change_set(aws, target, stack, parameters, bucket, say)
-    if not has_changes:
-        _abandon(cf, stack_id, change_set, created=stack is None)
-        say(f"{name}: no changes")
-        return 0
-    # Both verdicts count: the offline table's and the change set's (item 10 of issue 14).
-    diff = with_change_set(with_values(diff_templates(previous_template, target.template), target.template,
-                                       values), changes)
-    say(f"{'Update' if deployed else 'Create'} {name}: {len(diff.resources)} change(s)")
-    for line in _summary(diff.resources, values):
-        say(line)
-    for sec in diff.security[:SHOWN_SECURITY]:
-        say(f"  security: {'broadens' if sec.broadens else 'narrows'} {sec.kind} {sec.resource}: {sec.detail}")
-    if len(diff.security) > SHOWN_SECURITY:
-        say(f"  security: ... {len(diff.security) - SHOWN_SECURITY} more (fbc diff lists them all)")
-    risky = diff.risky
-    if risky and not assume_yes:
-        if not interactive:
+    with _race(name):
+        change_set, stack_id, has_changes, changes = _change_set(aws, target, stack, parameters, bucket, say)
+        if not has_changes:
             _abandon(cf, stack_id, change_set, created=stack is None)
-            raise DeployError(f"this change {_why(risky)}: confirm on a terminal, or pass --yes")
-        if not confirm("Deploy these changes?"):
-            _abandon(cf, stack_id, change_set, created=stack is None)
-            say("not deployed")
-            return 1
-    since, seen = _last_event_time(cf, stack_id)
-    cf.execute_change_set(stack_id, change_set)
+            say(f"{name}: no changes")
+            return 0
+        # Both verdicts count: the offline table's and the change set's (item 10 of issue 14).
+        diff = with_change_set(with_values(diff_templates(previous_template, target.template), target.template,
+                                           values), changes)
+        say(f"{'Update' if deployed else 'Create'} {name}: {len(diff.resources)} change(s)")
+        for line in _summary(diff.resources, values):
+            say(line)
+        for sec in diff.security[:SHOWN_SECURITY]:
+            say(f"  security: {'broadens' if sec.broadens else 'narrows'} {sec.kind} {sec.resource}: {sec.detail}")
+        if len(diff.security) > SHOWN_SECURITY:
+            say(f"  security: ... {len(diff.security) - SHOWN_SECURITY} more (fbc diff lists them all)")
+        risky = diff.risky
+        if risky and not assume_yes:
+            if not interactive:
+                _abandon(cf, stack_id, change_set, created=stack is None)
+                raise DeployError(f"this change {_why(risky)}: confirm on a terminal, or pass --yes")
+            if not confirm("Deploy these changes?"):
+                _abandon(cf, stack_id, change_set, created=stack is None)
+                say("not deployed")
+                return 1
+        since, seen = _last_event_time(cf, stack_id)
+        cf.execute_change_set(stack_id, change_set)
     # Progress counts what CloudFormation will touch: its change set's resources (an emulator's may be none).
     final = follow(aws, stack_id, since, len(changes) or len(diff.resources), say, seen)
     if final is None or final.status not in SUCCESS:
