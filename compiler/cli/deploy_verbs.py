@@ -132,15 +132,18 @@ def apply(spec_file: str, profile: str, environment: str, stack_name: str | None
 @STACK_OPTIONS
 @click.option("--yes", "-y", "assume_yes", is_flag=True, help="Do not ask (CI).")
 @click.option("--confirm-stack", metavar="NAME", help="prod without a terminal: the stack's name, typed.")
+@click.option("--disable-termination-protection", "disable_protection", is_flag=True,
+              help="Turn the stack's termination protection off first (never done unasked).")
 def destroy(spec_file: str, environment: str, stack_name: str | None, assume_yes: bool,
-            confirm_stack: str | None) -> None:
-    """Delete the stack (prod asks you to type its name)."""
+            confirm_stack: str | None, disable_protection: bool) -> None:
+    """Delete the stack (prod, or a protected stack, asks you to type its name)."""
     from ..deploy.destroy import destroy as run
 
     with reported():
         name, region = _stack(spec_file, environment, stack_name)
         code = run(_aws(region), name, prod=environment == "prod", assume_yes=assume_yes, typed_name=confirm_stack,
-                   interactive=_interactive(), say=click.echo, confirm=_confirm, prompt=lambda q: click.prompt(q))
+                   disable_protection=disable_protection, interactive=_interactive(), say=click.echo,
+                   confirm=_confirm, prompt=lambda q: click.prompt(q))
     sys.exit(code)
 
 

@@ -1,6 +1,8 @@
 """fbc destroy: delete a stack without stopping half-way, and say what the delete leaves behind.
 
-Before CloudFormation is asked: prod asks for the stack's name; a database with deletion protection is refused
+Before CloudFormation is asked: a prod stack asks for its name, prod as the stack says (its environment tag, or
+termination protection on), whatever --env says; termination protection is turned off only when asked
+(--disable-termination-protection), after every other check; a database with deletion protection is refused
 (the delete would fail after everything else was gone); Pipes are stopped and their standalone tasks drained,
 which CloudFormation does not own but its deletes wait for.
 """
@@ -12,14 +14,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .aws import Aws, DeployError, error_code
+from .aws import Aws, DeployError, StackInfo, error_code, stack_tags
 from .operations import Confirm, Say, _failures, _last_event_time, busy, follow
 
 TASK_STOP_WAIT = 180  # seconds: Fargate's longest stop timeout (120 s) and the time to report it
 
 
 def destroy(aws: Aws, name: str, *, prod: bool, assume_yes: bool, typed_name: str | None, interactive: bool,
-            say: Say, confirm: Confirm, prompt: Callable[[str], str]) -> int:
+            say: Say, confirm: Confirm, prompt: Callable[[str], str], disable_protection: bool = False) -> int:
+    """`prod`: --env says prod (the stack may say so too: _guarded)."""
     cf = aws.cloudformation
     stack = cf.describe(name)
     if stack is None:
@@ -27,12 +30,16 @@ def destroy(aws: Aws, name: str, *, prod: bool, assume_yes: bool, typed_name: st
         return 0
     if busy(stack):
         raise DeployError(f"{name} is busy ({stack.status}); wait for it to finish and destroy again")
-    if prod:
+    if stack.termination_protection and not disable_protection:
+        raise DeployError(f"{name} has termination protection on; destroy turns it off only when asked: "
+                          f"--disable-termination-protection")
+    guarded = _guarded(aws, stack, prod)
+    if guarded:
         # Deleting production asks for the stack's name, as GitHub does for a repository.
         answer = typed_name if typed_name is not None else (prompt(f"Type {name} to delete it") if interactive
                                                               else None)
         if answer != name:
-            raise DeployError(f"{name} is a prod stack: type its name to delete it"
+            raise DeployError(f"{name} {guarded}: type its name to delete it"
                               + ("" if interactive else " (--confirm-stack NAME with --yes in CI)"))
         if not interactive and not assume_yes:
             raise DeployError("deleting needs --yes when not on a terminal")
@@ -52,9 +59,9 @@ def destroy(aws: Aws, name: str, *, prod: bool, assume_yes: bool, typed_name: st
                           f"stop half-way; turn it off first (aws rds modify-db-instance --db-instance-identifier "
                           f"{protected[0]} --no-deletion-protection --apply-immediately), then destroy again: "
                           f"RDS still leaves a final snapshot")
-    if stack.termination_protection:
+    if stack.termination_protection:  # asked for (--disable-termination-protection), or refused above
         cf.protect(stack.stack_id, False)
-        say(f"{name}: termination protection off")
+        say(f"{name}: termination protection off (--disable-termination-protection)")
     _quiesce(aws, deployed, physical, say)
     kept = _kept_after_delete(deployed)
     since, seen = _last_event_time(cf, stack.stack_id)
@@ -73,6 +80,17 @@ def destroy(aws: Aws, name: str, *, prod: bool, assume_yes: bool, typed_name: st
         say("  SQS refuses a deleted queue's name for 60 s (QueueDeletedRecently): wait a minute before an apply "
             "recreates the stack")
     return 0
+
+
+def _guarded(aws: Aws, stack: StackInfo, prod: bool) -> str:
+    """Why deleting `stack` asks for its name ("" when it does not): what the stack says of itself, its
+    environment tag or its termination protection, whatever --env says (--stack-name can name any stack);
+    --env prod asks too."""
+    if stack_tags(aws, stack.stack_id).get("environment") == "prod":
+        return "is a prod stack (its environment tag)"
+    if stack.termination_protection:
+        return "has termination protection on"
+    return "is a prod stack" if prod else ""
 
 
 def _protected_databases(aws: Aws, template: dict[str, Any], physical: dict[str, str]) -> list[str]:
