@@ -258,6 +258,18 @@ def test_a_deployed_value_the_template_no_longer_allows_must_be_given() -> None:
     assert {"ParameterKey": "AlertEmail", "UsePreviousValue": True} in resolved
 
 
+def test_environment_names_follow_validates_rule(aws: dict[str, str]) -> None:
+    """Issue 14, item 9: one rule for --env everywhere (validate's: a name, as the spec's environments are)."""
+    said = "fbc: --env 'Bad_Env' is not a valid environment name (lowercase letters, digits, '-')"
+    spec = ["-f", str(MINIMAL), "--env", "Bad_Env"]
+    assert fbc(aws, "validate", *spec).stderr.strip() == said
+    for verb, extra in (("apply", ["--profile", "ultra", *NETWORK, "--yes"]), ("diff", ["--profile", "ultra"]),
+                        ("destroy", ["--yes"]), ("status", [])):
+        result = fbc(aws, verb, *spec, *extra)
+        assert (result.returncode, result.stderr.strip()) == (2, said), verb
+    assert client(aws, "cloudformation").describe_stacks()["Stacks"] == []  # no tiny-Bad_Env
+
+
 def test_apply_takes_the_union_of_offline_and_change_set_replacements(aws: dict[str, str], tmp_path: Path) -> None:
     """Issue 14, item 10: moto's change set says nothing of replacing the task definition; the offline table
     (createOnlyProperties) does, and CI without --yes must refuse."""

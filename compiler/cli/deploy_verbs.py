@@ -38,10 +38,21 @@ def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
     return out
 
 
+def _environment(name: str) -> None:
+    """validate's rule for --env (the spec's environments are names): one rule for every verb."""
+    import re
+
+    from ..scalars import NAME_PATTERN
+
+    if not re.match(NAME_PATTERN, name):
+        raise ValueError(f"--env {name!r} is not a valid environment name (lowercase letters, digits, '-')")
+
+
 def _target(spec_file: str, profile: str, environment: str, stack_name: str | None) -> Target:
     from ..build import compile_spec
     from ..deploy.operations import Target
 
+    _environment(environment)
     compiled = compile_spec(spec_file, profile, environment)
     return Target(compiled, stack_name or compiled.plan.stack_name)
 
@@ -68,6 +79,7 @@ def _stack(spec_file: str, environment: str, stack_name: str | None) -> tuple[st
     """(the stack's name, its region)."""
     from ..naming import stack_name as default_stack_name
 
+    _environment(environment)
     app = _app(spec_file)
     return stack_name or default_stack_name(app.metadata.name, environment), app.spec.region
 
