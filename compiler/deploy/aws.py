@@ -272,7 +272,7 @@ class CloudFormation:
                 for r in page.get("StackResourceDrifts", [])]
 
 
-# --- added for issue 14 (destroy's guard, apply's race): small reads, kept apart from the class above ---------
+# --- added for issue 14 (destroy's guard): a small read, kept apart from the class above --------------------
 
 def stack_tags(aws: Aws, stack: str) -> dict[str, str]:
     """The stack's tags (fbc sets app, environment, profile, managed-by); none when there is no such stack."""
@@ -283,11 +283,3 @@ def stack_tags(aws: Aws, stack: str) -> dict[str, str]:
             return {}
         raise
     return {t["Key"]: t["Value"] for t in found[0].get("Tags", [])} if found else {}
-
-
-def change_set_names(aws: Aws, stack: str) -> list[str]:
-    """The names of the stack's change sets (executed ones are gone: CloudFormation deletes the others when
-    one is executed)."""
-    cfn = aws.client("cloudformation")
-    return [summary["ChangeSetName"] for page in aws.pages(cfn.list_change_sets, StackName=stack)
-            for summary in page.get("Summaries", [])]
