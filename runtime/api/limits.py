@@ -3,9 +3,8 @@
 The body size, as ASGI middleware: a body larger than the limit answers 413 without being read whole (by its
 Content-Length at once; a chunked body as soon as the bytes received pass the limit).
 
-The nesting depth of JSON the API stores (an execution's input, a workflow's definition): the API answers with
-what it stored, and pydantic's serializer refuses values nested past about 250 levels, so a deeper input would be
-accepted once and then answer 500 on every read. MAX_DEPTH leaves room for the levels the answers wrap it in.
+The nesting depth of JSON the API stores (an execution's input, a workflow's definition) is limited where step
+outputs are too: workflows/transform.py, MAX_DEPTH.
 """
 
 from __future__ import annotations
@@ -15,21 +14,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-MAX_DEPTH = 100  # nested arrays and objects in an execution's input or a workflow's definition
+from ..workflows.transform import MAX_DEPTH, too_deep
 
-
-def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether `value` nests arrays and objects more than `limit` deep (a scalar is 0 deep, [] is 1). A walk with
-    its own stack: the value may be nested far deeper than Python's recursion limit allows a recursive one."""
-    pending: list[tuple[Any, int]] = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict | list):
-            if depth + 1 > limit:
-                return True
-            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return False
-
+__all__ = ["MAX_DEPTH", "BodyTooLarge", "too_deep"]
 
 class BodyTooLarge:
     def __init__(self, app: ASGIApp, limit: int) -> None:

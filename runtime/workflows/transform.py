@@ -40,10 +40,31 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(","
 _SPACED = json.JSONEncoder(ensure_ascii=False, allow_nan=False)  # values in text: {"id": 1}, as json.dumps
 
 
+# Nested arrays and objects in any JSON the runtime stores and answers with (an execution's input, a workflow's
+# definition, a step's output): the API answers with what was stored, and pydantic's serializer refuses values
+# nested past about 250 levels, so a deeper one would be stored once and then answer 500 on every read. 100
+# leaves room for the levels the answers wrap it in.
+MAX_DEPTH = 100
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether `value` nests arrays and objects more than `limit` deep (a scalar is 0 deep, [] is 1). A walk with
+    its own stack: the value may be nested far deeper than Python's recursion limit allows a recursive one."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth + 1 > limit:
+                return True
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
 def bounded_json(value: Any, limit: int, what: str = "output", *, spaced: bool = False) -> str:
     """`value` as compact strict JSON, or TooLarge as soon as it passes `limit` bytes (UTF-8): the work done is
     at most about `limit` bytes of encoding, however large the whole would be. NotJson for what JSON cannot
-    carry or PostgreSQL cannot store: NaN, Infinity, NUL characters, unpaired surrogates, other types."""
+    carry, PostgreSQL cannot store or the API could not answer with: NaN, Infinity, NUL characters, unpaired
+    surrogates, other types, nesting past MAX_DEPTH."""
     size, parts = 0, []
     try:
         for chunk in (_SPACED if spaced else _ENCODER).iterencode(value):
@@ -52,6 +73,8 @@ def bounded_json(value: Any, limit: int, what: str = "output", *, spaced: bool =
                 raise TooLarge(f"{what} over {limit} bytes of JSON")
             parts.append(chunk)
         strict_json(value, what)  # NUL characters (the JSON above is at most `limit`: a short walk)
+        if too_deep(value):
+            raise NotJson(f"{what} is nested more than {MAX_DEPTH} levels of arrays and objects deep")
     except UnicodeEncodeError:
         raise NotJson(f"{what}: strings may not contain unpaired surrogates") from None
     except (ValueError, TypeError) as exc:  # allow_nan=False, strict_json, a type JSON has not

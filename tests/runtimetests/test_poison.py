@@ -27,8 +27,11 @@ NESTED = "(" * 600 + "@" + ")" * 600  # under the 4,096-character limit; Recursi
 @pytest.fixture
 def poison_url() -> Iterator[str]:
     """A local service answering what PostgreSQL cannot store: /nul (a NUL character), /nan, /big (300 KiB)."""
+    deep: Any = "bottom"
+    for _ in range(300):  # past MAX_DEPTH: stored, every read of it would answer 500
+        deep = [deep]
     answers: dict[str, Any] = {"/nul": {"s": "a\x00b"}, "/nan": {"x": float("nan")}, "/big": {"s": "x" * 300_000},
-                               "/ok": {"ok": True}}
+                               "/ok": {"ok": True}, "/deep": {"d": deep}}
     server, url = json_server(lambda request, body: (200, answers[request.path]))
     yield url
     server.shutdown()
@@ -49,7 +52,8 @@ def _transform(expression: str) -> dict[str, Any]:
     return {"steps": [{"type": "transform", "name": "t", "expression": expression}]}
 
 
-@pytest.mark.parametrize(("path", "reason"), [("/nul", "NUL character"), ("/nan", "not strict JSON")])
+@pytest.mark.parametrize(("path", "reason"), [("/nul", "NUL character"), ("/nan", "not strict JSON"),
+                                              ("/deep", "nested more than 100 levels")])
 def test_http_step_answering_nul_or_nan_fails_the_step(database_url: str, poison_url: str, path: str,
                                                         reason: str) -> None:
     outcome, execution, steps = _run(database_url, {"steps": [
