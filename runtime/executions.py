@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +21,7 @@ from sqlalchemy import and_, case, func, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import poll_wait_seconds, visibility_seconds
+from .config import Settings
 from .db.models import QUEUED, RUNNING, Execution, Workflow, now
 from .db.session import clock
 from .queue import Queue
@@ -34,7 +33,7 @@ UNSENT_GRACE = timedelta(seconds=60)  # leave the API time to send before the sw
 TASK_START_UP = timedelta(seconds=120)
 
 
-def queued_after() -> timedelta:
+def queued_after(settings: Settings | None = None) -> timedelta:
     """How long a sent execution may stay queued, unclaimed, before the sweeper sends it again: the longest a
     live worker can take to claim a message that exists, so that past it the message is taken to be lost (a
     crash between marking it sent and sending it; in ultra, Pipes deleted it when the task started and the
@@ -43,7 +42,7 @@ def queued_after() -> timedelta:
     - poll: the longest wait, with a worker free, follows a receive that ended without a claim (the receiving
       worker died, its thread raised, the database refused): the message stays hidden for the visibility
       timeout, then a poll receives it within one poll wait. FLOWBUILDER_VISIBILITY_SECONDS +
-      FLOWBUILDER_POLL_WAIT, 80 s by default, read as the workers read them.
+      FLOWBUILDER_POLL_WAIT, 110 s by default, from the same Settings the workers read.
     - once: the task's start-up, TASK_START_UP (120 s). Not the worker timeout: a claimed execution is running,
       never queued, and its lease is what brings it back.
 
@@ -52,19 +51,17 @@ def queued_after() -> timedelta:
     busy or finished; in once mode with a running limit the sweeper sends no more of them than there are free
     slots (see sweep). The sweeper runs every compiler/contract.py SWEEP_MINUTES, so a lost message is sent
     again within this bound plus that."""
-    explicit = os.environ.get("FLOWBUILDER_SWEEP_QUEUED_AFTER")
-    if explicit:
-        return timedelta(seconds=int(explicit))
-    if os.environ.get("FLOWBUILDER_WORKER_MODE") == "once":
+    settings = settings or Settings.from_env()
+    if settings.sweep_queued_after is not None:
+        return timedelta(seconds=settings.sweep_queued_after)
+    if settings.worker_mode == "once":
         return TASK_START_UP
-    return timedelta(seconds=visibility_seconds() + poll_wait_seconds())
+    return timedelta(seconds=settings.visibility_seconds + settings.poll_wait)
 
 
-def _running_limit() -> int:
+def _running_limit(settings: Settings) -> int:
     """once mode's bound on executions running at once (FLOWBUILDER_WORKER_MAX_RUNNING), 0 for none."""
-    if os.environ.get("FLOWBUILDER_WORKER_MODE") != "once":
-        return 0
-    return int(os.environ.get("FLOWBUILDER_WORKER_MAX_RUNNING") or 0)
+    return settings.worker_max_running if settings.worker_mode == "once" else 0
 
 
 class KeyReused(ValueError):
@@ -146,7 +143,8 @@ def _unsent(sessions: sessionmaker[Session], ids: list[str], moment: datetime) -
                         .values(enqueued_at=None).execution_options(synchronize_session=False))
 
 
-def sweep(sessions: sessionmaker[Session], queue: Queue, limit: int = 500) -> list[str]:
+def sweep(sessions: sessionmaker[Session], queue: Queue, limit: int = 500,
+          settings: Settings | None = None) -> list[str]:
     """Send again what would otherwise be lost: running executions whose lease expired (their worker died
     or its Spot task was reclaimed after Pipes had deleted the message), executions never sent (UNSENT_GRACE
     after they were recorded), and queued executions sent but not claimed (queued_after).
@@ -161,16 +159,17 @@ def sweep(sessions: sessionmaker[Session], queue: Queue, limit: int = 500) -> li
     with a running limit, unclaimed ones are sent only into free slots (the limit less the live leases): at the
     limit a task started for one would be refused, and each live holder claims the oldest queued execution
     when it is done (engine.claim_next), so nothing waits for a message that a holder will not take."""
+    settings = settings or Settings.from_env()
     with sessions.begin() as session:
         moment = clock(session)
         expired = and_(Execution.state == RUNNING, Execution.lease_expires_at < moment)
         unsent = and_(Execution.state == QUEUED, Execution.enqueued_at.is_(None),
                       Execution.created_at < moment - UNSENT_GRACE)
-        cutoff = moment - queued_after()
+        cutoff = moment - queued_after(settings)
         unclaimed = and_(Execution.state == QUEUED, Execution.enqueued_at < cutoff)
         lost = select(Execution.id).where(or_(expired, unsent)).order_by(Execution.created_at).limit(limit)
         arms = [select(lost.subquery().c.id)]
-        room = _room(session, moment, limit)
+        room = _room(session, moment, limit, _running_limit(settings))
         if room > 0:
             waiting = select(Execution.id).where(unclaimed).order_by(Execution.created_at).limit(room)
             arms.append(select(waiting.subquery().c.id))
@@ -189,10 +188,9 @@ def sweep(sessions: sessionmaker[Session], queue: Queue, limit: int = 500) -> li
     return ids
 
 
-def _room(session: Session, moment: datetime, limit: int) -> int:
+def _room(session: Session, moment: datetime, limit: int, bound: int) -> int:
     """How many unclaimed executions one sweep may send: `limit`, or in once mode with a running limit the free
     slots (counted as engine.claim_bounded counts them: running with a live lease)."""
-    bound = _running_limit()
     if bound <= 0:
         return limit
     live = session.scalar(select(func.count()).select_from(Execution)

@@ -17,11 +17,10 @@ from typing import Any
 from sqlalchemy import select
 
 from . import executions
-from .config import Settings
+from .config import Settings, resolve_secrets
 from .db.models import Workflow
 from .db.session import migrate, sessions
 from .queue import Queue
-from .secrets import load_database_url
 
 log = logging.getLogger("flowbuilder.scheduler")
 
@@ -30,7 +29,7 @@ def handle(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
     factory = sessions(settings.database_url, settings.db_secret_arn)
     queue = Queue(settings.queue_url)
     if event.get("type") == "sweep":
-        sent = executions.sweep(factory, queue)
+        sent = executions.sweep(factory, queue, settings=settings)
         return {"swept": len(sent)}
     if event.get("type") != "schedule":
         raise ValueError(f"unknown event type {event.get('type')!r}")
@@ -47,7 +46,7 @@ def handle(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """The Lambda entry point (ImageConfig.Command in the compiled template)."""
-    load_database_url()
+    resolve_secrets()
     settings = Settings.from_env()
     migrate(settings.database_url, settings.db_secret_arn)
     result = handle(event, settings)

@@ -1,7 +1,7 @@
 """Secrets the runtime reads itself, never logged.
 
-- Lambda has no ECS-style Secrets: references the compiler put in the environment are resolved here, once
-  per cold start (load_database_url).
+- Lambda has no ECS-style Secrets: references the compiler put in the environment are read with
+  read_reference, once per cold start (config.resolve_secrets).
 - RDS's master password (standard profile) rotates every 7 days, so it is not read once: DatabaseCredentials
   hands it to every new database connection (db/session.py), cached, and reads it again when refused.
 """
@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 
 import boto3
 
-from .config import ENV_PREFIX
+from .contract import SECRET_REF_PREFIX
 
-SECRET_REF_PREFIX = f"{ENV_PREFIX}SECRET_"
+__all__ = ["SECRET_REF_PREFIX", "DatabaseCredentials", "read_reference"]
 
 log = logging.getLogger("flowbuilder.secrets")
 
 
-def _read(reference: str, source: str | None = None) -> str:
+def read_reference(reference: str, source: str | None = None) -> str:
+    """The value behind an SSM parameter name or ARN, or a Secrets Manager ARN (with an optional JSON key)."""
     if source == "ssm" or (source is None and (reference.startswith("/") or ":ssm:" in reference)):
         name = reference.split(":parameter", 1)[1] if reference.startswith("arn:") else reference
         return str(boto3.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"])
@@ -31,18 +31,6 @@ def _read(reference: str, source: str | None = None) -> str:
     json_key = parts[7] if len(parts) > 7 else ""
     value = str(boto3.client("secretsmanager").get_secret_value(SecretId=":".join(parts[:7]))["SecretString"])
     return str(json.loads(value)[json_key]) if json_key else value
-
-
-def load_database_url() -> None:
-    """Fill FLOWBUILDER_DATABASE_URL (ultra, Lambda) from its store, and the spec's secret references. The
-    RDS credentials (FLOWBUILDER_DB_SECRET_ARN) are not read here: see DatabaseCredentials."""
-    env = os.environ
-    if env.get("FLOWBUILDER_DATABASE_URL_SECRET") and not env.get("FLOWBUILDER_DATABASE_URL"):
-        env["FLOWBUILDER_DATABASE_URL"] = _read(env["FLOWBUILDER_DATABASE_URL_SECRET"],
-                                                env.get("FLOWBUILDER_DATABASE_URL_SOURCE"))
-    for name, reference in list(env.items()):
-        if name.startswith(SECRET_REF_PREFIX):
-            env.setdefault(name[len(SECRET_REF_PREFIX):], _read(reference))
 
 
 class DatabaseCredentials:

@@ -6,8 +6,7 @@ from typing import Any
 
 from mangum import Mangum
 
-from ..config import Settings
-from ..secrets import load_database_url
+from ..config import Settings, resolve_secrets
 from .app import create_app
 
 _handler: Mangum | None = None
@@ -16,6 +15,6 @@ _handler: Mangum | None = None
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     global _handler
     if _handler is None:  # once per cold start
-        load_database_url()
+        resolve_secrets()
         _handler = Mangum(create_app(Settings.from_env()), lifespan="off")
     return _handler(event, context)

@@ -32,20 +32,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..config import Settings
+from ..config import Settings, resolve_secrets
 from ..db.session import migrate, sessions
 from ..executions import send
 from ..queue import Message, Queue
-from ..secrets import load_database_url
 from ..workflows import engine, leases
 from .protection import ScaleInProtection, protection_minutes
 
 log = logging.getLogger("flowbuilder.worker")
-
-def visibility() -> int:
-    """How long a received message stays hidden; extended every third of it while the execution runs."""
-    return max(3, int(os.environ.get("FLOWBUILDER_VISIBILITY_SECONDS", "60")))
-
 
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -70,7 +64,7 @@ def _limits(settings: Settings) -> engine.Limits:
 
 
 def once(settings: Settings) -> int:
-    load_database_url()
+    resolve_secrets()
     settings = Settings.from_env()
     execution_id = settings.execution_id.strip()
     if not execution_id:
@@ -128,7 +122,7 @@ def _run_message(factory: sessionmaker[Session], queue: Queue, message: Message,
                  stop: threading.Event) -> str:
     extend_stop = threading.Event()
 
-    hidden = visibility()
+    hidden = settings.visibility_seconds  # extended every third of it while the execution runs
 
     def extend() -> None:
         while not extend_stop.wait(hidden / 3):
@@ -175,13 +169,13 @@ def _report(execution_id: str) -> Callable[[Future[str]], None]:
 
 
 def poll(settings: Settings) -> int:
-    load_database_url()
+    resolve_secrets()
     settings = Settings.from_env()
     stop = _stop_on_sigterm()
     migrate(settings.database_url, settings.db_secret_arn)
     factory = sessions(settings.database_url, settings.db_secret_arn)
     queue = Queue(settings.queue_url)
-    agent = os.environ.get("ECS_AGENT_URI", "")
+    agent = settings.ecs_agent_uri
     protection = ScaleInProtection(agent, protection_minutes(settings.worker_timeout)) if agent else None
     slots = max(1, settings.worker_concurrency)
     running: set[Future[str]] = set()
@@ -194,8 +188,7 @@ def poll(settings: Settings) -> int:
             if free <= 0:
                 stop.wait(0.2)
                 continue
-            wait = int(os.environ.get("FLOWBUILDER_POLL_WAIT", "20"))
-            for message in queue.receive(free, wait=wait, visibility=visibility()):
+            for message in queue.receive(free, wait=settings.poll_wait, visibility=settings.visibility_seconds):
                 if protection is not None:
                     protection.busy()  # before the claim: ECS must not pick this task from now on
                 future = pool.submit(_handle, factory, queue, message, settings, stop, protection)

@@ -29,11 +29,10 @@ import pytest
 from sqlalchemy import func, select, update
 
 from flowbuilder.runtime import executions
-from flowbuilder.runtime.config import visibility_seconds
+from flowbuilder.runtime.config import Settings, default_visibility
 from flowbuilder.runtime.db.models import Execution, StepRun, now
 from flowbuilder.runtime.db.session import clock
 from flowbuilder.runtime.queue import Queue
-from flowbuilder.runtime.worker import modes
 
 from .conftest import FarEnd, call_then_shape, queue_with_dead_letters, seed, sqs_client, wait_until, worker_env
 
@@ -80,9 +79,9 @@ def _record(path: str, url: str, measured: float, bound: float, formula: str) ->
 
 def test_queued_after_is_derived_from_what_delays_a_claim(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("FLOWBUILDER_SWEEP_QUEUED_AFTER", "FLOWBUILDER_WORKER_MODE", "FLOWBUILDER_VISIBILITY_SECONDS",
-                 "FLOWBUILDER_POLL_WAIT"):
+                 "FLOWBUILDER_POLL_WAIT", "FLOWBUILDER_LEASE_SECONDS"):
         monkeypatch.delenv(name, raising=False)
-    assert executions.queued_after() == timedelta(seconds=60 + 20)  # poll: visibility + poll wait
+    assert executions.queued_after() == timedelta(seconds=90 + 20)  # poll: visibility (1.5 leases) + poll wait
     monkeypatch.setenv("FLOWBUILDER_VISIBILITY_SECONDS", "90")
     monkeypatch.setenv("FLOWBUILDER_POLL_WAIT", "5")
     assert executions.queued_after() == timedelta(seconds=95)
@@ -94,16 +93,22 @@ def test_queued_after_is_derived_from_what_delays_a_claim(monkeypatch: pytest.Mo
     assert executions.queued_after() == timedelta(seconds=900)
 
 
-@pytest.mark.parametrize("raw", [None, "1", "3", "45", "60"])
-def test_the_sweeper_reads_the_visibility_as_the_poll_worker_does(raw: str | None,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """The derived queued-after holds only while it reads what the workers use (worker/modes.py reads the
-    variable itself)."""
-    if raw is None:
-        monkeypatch.delenv("FLOWBUILDER_VISIBILITY_SECONDS", raising=False)
-    else:
-        monkeypatch.setenv("FLOWBUILDER_VISIBILITY_SECONDS", raw)
-    assert visibility_seconds() == modes.visibility()
+@pytest.mark.parametrize(("lease", "raw", "expected"), [(None, None, 90), ("60", "1", 3), ("60", "45", 45),
+                                                       ("3", None, 60), ("100", None, 150), ("100", "70", 70)])
+def test_visibility_outlasts_the_lease_unless_set(lease: str | None, raw: str | None, expected: int,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default a killed poll worker's message comes back only after its lease expired (1.5 leases, at least a
+    minute), so the worker that receives it takes the execution over instead of finding it busy; the sweeper's
+    queued-after reads the same Settings as the workers."""
+    for name, value in (("FLOWBUILDER_LEASE_SECONDS", lease), ("FLOWBUILDER_VISIBILITY_SECONDS", raw)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    settings = Settings.from_env()
+    assert settings.visibility_seconds == expected
+    assert raw is not None or 2 * settings.visibility_seconds / 3 >= settings.lease_seconds
+    assert default_visibility(settings.lease_seconds) >= 1.5 * settings.lease_seconds
 
 
 class Outbox:

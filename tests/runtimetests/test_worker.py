@@ -126,17 +126,21 @@ def test_scheduler_creates_once_per_scheduled_time_and_sweeps(database_url: str,
 
 
 def test_contract_between_compiler_and_runtime() -> None:
-    """Every variable the compiler sets is read by the runtime, and every entry point it names exists."""
+    """Both sides import one contract (runtime/contract.py): every variable the compiler sets and every tuning
+    variable is read by Settings, and every entry point it names exists."""
     import importlib
     import inspect
 
-    from flowbuilder.runtime import config, secrets
+    from flowbuilder.runtime import config
+    from flowbuilder.runtime import contract as runtime_contract
 
-    source = inspect.getsource(config) + inspect.getsource(secrets)
-    names = [v for k, v in vars(contract).items() if k.isupper() and isinstance(v, str) and v.startswith(
-        contract.PREFIX) and k not in ("PREFIX", "SECRET_REF_PREFIX")]
-    assert names and [n for n in names if n not in source] == []
-    assert contract.SECRET_REF_PREFIX == secrets.SECRET_REF_PREFIX
+    assert contract.SET is runtime_contract.SET and contract.COMMANDS is runtime_contract.COMMANDS
+    names = {k for k, v in vars(runtime_contract).items()
+             if k.isupper() and isinstance(v, str) and k not in ("PREFIX", "SECRET_REF_PREFIX")
+             and not k.endswith("_EVENT")}
+    source = inspect.getsource(config)
+    assert names and sorted(n for n in names if f"c.{n}" not in source) == []
+    assert set(runtime_contract.SET) <= {getattr(runtime_contract, n) for n in names}
     for command in contract.COMMANDS.values():
         assert command[:2] == ["python", "-m"]
         assert importlib.util.find_spec(f"{command[2]}.__main__") is not None
