@@ -4,6 +4,7 @@ sides import (the runtime image ships without the compiler); what only the compi
 from __future__ import annotations
 
 from flowbuilder.runtime.contract import (
+    API_KEYS,
     APP,
     BASE_PATH,
     COMMANDS,
@@ -16,8 +17,12 @@ from flowbuilder.runtime.contract import (
     DB_SECRET_ARN,
     ENVIRONMENT,
     EXECUTION_ID,
+    HOST,
+    HTTP_ALLOWLIST,
     LAMBDA_ENTRYPOINT,
     LAMBDA_HANDLERS,
+    POLL_WAIT,
+    PORT,
     PREFIX,
     QUEUE_URL,
     ROLE,
@@ -40,7 +45,38 @@ SWEEP_RATE = f"rate({SWEEP_MINUTES} minutes)"
 # Worker mode per profile dispatch: a long-polling service, or one task per message started by a Pipe.
 WORKER_MODES = {"autoscaled-service": "poll", "pipe": "once"}
 
-__all__ = ["APP", "BASE_PATH", "COMMANDS", "DATABASE_URL", "DATABASE_URL_SECRET", "DATABASE_URL_SOURCE", "DB_HOST",
-           "DB_NAME", "DB_PORT", "DB_SECRET_ARN", "ENVIRONMENT", "EXECUTION_ID", "LAMBDA_ENTRYPOINT", "LAMBDA_HANDLERS",
-           "PREFIX", "QUEUE_URL", "ROLE", "SCHEDULE_EVENT", "SECRET_REF_PREFIX", "SET", "SWEEP_EVENT", "SWEEP_MINUTES",
-           "SWEEP_RATE", "WORKER_CONCURRENCY", "WORKER_MAX_RUNNING", "WORKER_MODE", "WORKER_MODES", "WORKER_TIMEOUT"]
+__all__ = [
+    "API_KEYS",
+    "APP",
+    "BASE_PATH",
+    "COMMANDS",
+    "DATABASE_URL",
+    "DATABASE_URL_SECRET",
+    "DATABASE_URL_SOURCE",
+    "DB_HOST",
+    "DB_NAME",
+    "DB_PORT",
+    "DB_SECRET_ARN",
+    "ENVIRONMENT",
+    "EXECUTION_ID",
+    "HOST",
+    "HTTP_ALLOWLIST",
+    "LAMBDA_ENTRYPOINT",
+    "LAMBDA_HANDLERS",
+    "POLL_WAIT",
+    "PORT",
+    "PREFIX",
+    "QUEUE_URL",
+    "ROLE",
+    "SCHEDULE_EVENT",
+    "SECRET_REF_PREFIX",
+    "SET",
+    "SWEEP_EVENT",
+    "SWEEP_MINUTES",
+    "SWEEP_RATE",
+    "WORKER_CONCURRENCY",
+    "WORKER_MAX_RUNNING",
+    "WORKER_MODE",
+    "WORKER_MODES",
+    "WORKER_TIMEOUT",
+]

@@ -36,8 +36,8 @@ from .workers import DISPATCHERS
 
 READY_TIMEOUT = 60.0
 LOCAL_ENV = {
-    "FLOWBUILDER_HOST": "127.0.0.1",  # nothing listens beyond this machine
-    "FLOWBUILDER_POLL_WAIT": "1",  # short long-polls, so a stopping worker notices within a second
+    contract.HOST: "127.0.0.1",  # nothing listens beyond this machine
+    contract.POLL_WAIT: "1",  # short long-polls, so a stopping worker notices within a second
     "PYTHONUNBUFFERED": "1",
 }
 
@@ -83,7 +83,7 @@ def state_directory(options: Options) -> Iterator[Path]:
 
 def api_key(state: Path) -> str:
     """FLOWBUILDER_API_KEYS's first key, else the one kept in .flowbuilder/api-key (0600), made once."""
-    given = [k.strip() for k in os.environ.get("FLOWBUILDER_API_KEYS", "").split(",") if k.strip()]
+    given = [k.strip() for k in os.environ.get(contract.API_KEYS, "").split(",") if k.strip()]
     if given:
         return given[0]
     path = state / "api-key"
@@ -135,7 +135,7 @@ class Environment:
         env.update({**CREDENTIALS, **LOCAL_ENV, **self.extra})
         env.update({"AWS_REGION": self.plan.region, "AWS_DEFAULT_REGION": self.plan.region,
                     "AWS_ENDPOINT_URL": self.endpoint, contract.DATABASE_URL: self.database_url,
-                    "FLOWBUILDER_API_KEYS": self.key})
+                    contract.API_KEYS: self.key})
         env.update(self.plan.contract_environment(role, service, self.queue_urls.__getitem__))
         env.update(self.plan.runtime_env)
         if service is not None:
@@ -195,8 +195,8 @@ class Up:
                 from .smoke import echo_server
 
                 echo_url = stack.enter_context(echo_server())
-                allow = os.environ.get("FLOWBUILDER_HTTP_ALLOWLIST", "")
-                env.extra["FLOWBUILDER_HTTP_ALLOWLIST"] = ",".join(filter(None, [allow, "127.0.0.1/32"]))
+                allow = os.environ.get(contract.HTTP_ALLOWLIST, "")
+                env.extra[contract.HTTP_ALLOWLIST] = ",".join(filter(None, [allow, "127.0.0.1/32"]))
             self._start(env)
             self._summary(database_url, key)
             if self.options.smoke:
@@ -221,7 +221,7 @@ class Up:
 
     def _start_api(self, api: Api, env: Environment) -> None:
         variables = env.for_role("api", api.service)
-        variables["PORT"] = str(api.port)
+        variables[contract.PORT] = str(api.port)
         api.child = Child(api.service.name, self._command("api"), variables, self.logs)
         deadline = time.monotonic() + READY_TIMEOUT
         import httpx
