@@ -151,6 +151,20 @@ class Plan:
                     (contract.WORKER_CONCURRENCY, str(service.concurrency))]
             if self.worker_mode == "once":  # the spec's max bounds running executions, not tasks (see contract)
                 env.append((contract.WORKER_MAX_RUNNING, str(service.scaling_max)))
+        if role == "scheduler":
+            env += self._sweeper_environment()
+        return env
+
+    def _sweeper_environment(self) -> list[tuple[str, Any]]:
+        """The mode of the workers that read the runtime queue, and in once mode their running limit (the largest,
+        if several services read it: a task is admitted below its own): how long the sweeper waits before sending
+        an unclaimed execution again, and how many it sends (runtime/executions.py queued_after and sweep)."""
+        readers = [s for s in self.workers if s.role == "worker" and s.queue == self.runtime_queue]
+        if not readers:
+            return []
+        env: list[tuple[str, Any]] = [(contract.WORKER_MODE, self.worker_mode)]
+        if self.worker_mode == "once":
+            env.append((contract.WORKER_MAX_RUNNING, str(max(s.scaling_max for s in readers))))
         return env
 
     def api_base_path(self, service: ServicePlan) -> str:

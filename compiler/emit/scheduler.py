@@ -11,7 +11,7 @@ from troposphere import GetAtt, Ref, awslambda, scheduler
 
 from .. import contract
 from ..naming import schedule_id, scheduler_id
-from ..plan import Plan, ServicePlan
+from ..plan import ServicePlan
 from . import manifest
 from .functions import _read_secrets, function, join_vpc
 from .manifest import SCHEDULER
@@ -34,19 +34,6 @@ def _target(stack: Stack, fn: Any, invoker: Any, dead_letter: Any, payload: dict
         DeadLetterConfig=scheduler.DeadLetterConfig(Arn=GetAtt(dead_letter, "Arn")))
 
 
-def _sweeper_env(plan: Plan) -> dict[str, str]:
-    """The mode of the workers that read the runtime queue, and in once mode their running limit (the largest, if
-    several services read it: a task is admitted below its own): how long the sweeper waits before sending an
-    unclaimed execution again, and how many it sends (runtime/executions.py queued_after and sweep)."""
-    readers = [s for s in plan.workers if s.role == "worker" and s.queue == plan.runtime_queue]
-    if not readers:
-        return {}
-    env = {contract.WORKER_MODE: plan.worker_mode}
-    if plan.worker_mode == "once":
-        env[contract.WORKER_MAX_RUNNING] = str(max(s.scaling_max for s in readers))
-    return env
-
-
 def emit(stack: Stack) -> None:
     plan = stack.plan
     if plan.runtime_queue is None:  # validation guarantees no schedules then
@@ -58,7 +45,6 @@ def emit(stack: Stack) -> None:
         image_parameter="RuntimeImage", command=None, cpu=256, memory=MEMORY, env=(), secrets=(),
         stop_timeout=30, scaling_min=0, scaling_max=1, target_cpu=70, target_memory=80)
     env: dict[str, Any] = dict(plan.contract_environment("scheduler", None, lambda _: Ref(queue)))
-    env.update(_sweeper_env(plan))
     env.update(dict(stack.database.lambda_env))
     env.update(dict(plan.runtime_env))
     for name, reference in plan.runtime_secrets:
