@@ -72,11 +72,6 @@ VISIBILITY = 6  # a poll worker's message visibility (extended every third of it
 # worker's execution is taken over both ways: by a redelivered message or duplicate that finds the lease expired,
 # and by the sweeper queueing it again.
 SWEEP_EVERY = 5.0
-# FLOWBUILDER_SWEEP_QUEUED_AFTER, the driver's sweeps: a queued execution sent this long ago is sent again (its
-# message may be gone). Once mode keeps its backlog in the database (Pipes deleted the messages; admitted tasks
-# drain it), where executions legitimately wait most of the run, and every message costs a task's start-up: at
-# 45 s the sweeper re-sent most of the backlog every 45 s (seen: 286 re-sends in a run of over 5 minutes).
-QUEUED_AFTER = {"poll": 45, "once": 120}
 STALL = (LEASE + 1.0, 2 * LEASE + 2.0)  # seconds stopped: past the lease always, past the visibility sometimes
 SLOW_SHARE, SLOW = 1 / 6, (0.3, 1.5)  # sink answers that take long, and how long
 FACTOR = 3  # the deadline: the measured pace of the first tenth, this many times over, plus the recovery time
@@ -138,10 +133,12 @@ class Worker:
         return self.process.poll() is None
 
 
-def recovery(queued_after: int) -> float:
-    """The longest a straggler may take, twice over: its message gone, it waits for the sweeper's queued rule;
-    its worker stopped or killed, for the lease, the visibility and the stall to end."""
-    return 2 * (queued_after + LEASE + VISIBILITY + STALL[1] + SWEEP_EVERY) + 30
+def recovery() -> float:
+    """The longest a straggler may take, twice over: its message gone, it waits for the sweeper's rule for
+    unclaimed executions (executions.queued_after, from the sweeper's settings: poll 7 s here, once 120 s); its
+    worker stopped or killed, for the lease, the visibility and the stall to end."""
+    lost = executions.queued_after().total_seconds()
+    return 2 * (lost + LEASE + VISIBILITY + STALL[1] + SWEEP_EVERY) + 30
 
 
 class Pace:
@@ -150,8 +147,8 @@ class Pace:
     stragglers; and whenever nothing moves (no execution succeeds, no message leaves, no task starts) for the
     recovery time."""
 
-    def __init__(self, total: int, queued_after: int) -> None:
-        self.total, self.start, self.recovery = total, time.monotonic(), recovery(queued_after)
+    def __init__(self, total: int) -> None:
+        self.total, self.start, self.recovery = total, time.monotonic(), recovery()
         self.sample = max(1, total // 10)
         self.rate: float | None = None
         self.deadline = math.inf
@@ -184,13 +181,13 @@ class Driver:
 
     def __init__(self, *, seed: int, name: str, url: str, factory: sessionmaker[Session], ids: list[str],
                  sqs: Any, queue_url: str, dlq_url: str, sink: IdempotentSink, env: dict[str, str],
-                 logs: Path) -> None:
+                 logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         self.seed, self.rng, self.name = seed, random.Random(seed), name
         self.url, self.factory, self.ids = url, factory, ids
         self.postgres = url.startswith("postgresql")
         self.sqs, self.queue_url, self.dlq_url = sqs, queue_url, dlq_url
         self.queue = Queue(queue_url, sqs)
-        self.sink, self.env, self.logs = sink, env, logs
+        self.sink, self.env, self.logs, self.monkeypatch = sink, env, logs, monkeypatch
         self.workers: list[Worker] = []
         self.lock = threading.Lock()
         self.timers: list[threading.Timer] = []
@@ -205,6 +202,13 @@ class Driver:
         self.finished = threading.Event()
         self.sweeper = threading.Thread(target=self._sweep, daemon=True)
         self.sweeper.start()
+
+    def sweep_as(self, env: dict[str, str]) -> None:
+        """The sweeper reads its settings (worker mode, running limit, lease, visibility, poll wait) from the
+        environment, as the scheduler function gets the workers' own: this process's, for the test."""
+        for name, value in env.items():
+            if name.startswith("FLOWBUILDER_") and name not in ("FLOWBUILDER_DATABASE_URL", "FLOWBUILDER_QUEUE_URL"):
+                self.monkeypatch.setenv(name, value)
 
     def _sweep(self) -> None:
         while not self.finished.wait(SWEEP_EVERY):
@@ -562,7 +566,8 @@ def _postgres() -> Iterator[str]:
 
 
 @pytest.fixture
-def chaos_env(moto_server: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Driver]:
+def chaos_env(moto_server: str, tmp_path: Path, request: pytest.FixtureRequest,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[Driver]:
     seed = int(os.environ.get("FLOWBUILDER_CHAOS_SEED") or random.SystemRandom().randrange(2**32))
     print(f"\n{request.node.name}: seed {seed} (FLOWBUILDER_CHAOS_SEED={seed} makes the same choices)")
     with ExitStack() as stack:
@@ -577,7 +582,6 @@ def chaos_env(moto_server: str, tmp_path: Path, request: pytest.FixtureRequest) 
         stack.callback(sink.server.shutdown)
         factory, ids = record_executions(url, two_steps(sink.url), EXECUTIONS, name="chaos")
         chaos_audit.install(factory)
-        stack.callback(os.environ.pop, "FLOWBUILDER_SWEEP_QUEUED_AFTER", None)  # set by each test for its sweeps
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "FLOWBUILDER_"))}
         env.update({"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                     "AWS_DEFAULT_REGION": "us-east-1", "FLOWBUILDER_QUEUE_URL": queue,
@@ -587,7 +591,7 @@ def chaos_env(moto_server: str, tmp_path: Path, request: pytest.FixtureRequest) 
         logs = tmp_path / "logs"
         logs.mkdir()
         driver = Driver(seed=seed, name=request.node.name, url=url, factory=factory, ids=ids, sqs=sqs,
-                        queue_url=queue, dlq_url=dlq, sink=sink, env=env, logs=logs)
+                        queue_url=queue, dlq_url=dlq, sink=sink, env=env, logs=logs, monkeypatch=monkeypatch)
         stack.callback(driver.close)
         yield driver
 
@@ -601,8 +605,8 @@ def test_poll_mode_survives_chaos(chaos_env: Driver) -> None:
     for execution_id in driver.ids:
         executions.send(driver.factory, driver.queue, execution_id)
     env = {**driver.env, "FLOWBUILDER_WORKER_MODE": "poll", "FLOWBUILDER_WORKER_CONCURRENCY": "4"}
-    os.environ["FLOWBUILDER_SWEEP_QUEUED_AFTER"] = str(QUEUED_AFTER["poll"])
-    pace = Pace(EXECUTIONS, QUEUED_AFTER["poll"])
+    driver.sweep_as(env)
+    pace = Pace(EXECUTIONS)
     next_stall = next_duplicate = time.monotonic()
     while True:
         done = driver.succeeded()
@@ -638,8 +642,8 @@ def test_once_mode_survives_chaos(chaos_env: Driver) -> None:
     for execution_id in driver.ids:
         executions.send(driver.factory, driver.queue, execution_id)
     env = {**driver.env, "FLOWBUILDER_WORKER_MODE": "once", "FLOWBUILDER_WORKER_MAX_RUNNING": "3"}
-    os.environ["FLOWBUILDER_SWEEP_QUEUED_AFTER"] = str(QUEUED_AFTER["once"])
-    pace, parallel = Pace(EXECUTIONS, QUEUED_AFTER["once"]), 4
+    driver.sweep_as(env)
+    pace, parallel = Pace(EXECUTIONS), 4
     next_kill = next_stall = next_duplicate = time.monotonic()
     while True:
         done = driver.succeeded()
