@@ -188,6 +188,20 @@ def _secrets(secrets: dict[str, str], environment: str) -> tuple[tuple[str, str]
     return tuple(sorted((k, v.replace(ENV_PLACEHOLDER, environment)) for k, v in secrets.items()))
 
 
+def schedule_plans(app: App) -> tuple[SchedulePlan, ...]:
+    """The schedules of a spec merged for its environment, by name: they need no profile, so `fbc schedules`
+    reads them here and shows the expressions `fbc up` fires and the template deploys."""
+    return tuple(
+        SchedulePlan(
+            name=sc_name, id=pascal(sc_name), expression=_expression(sc.cron, sc.rate), timezone=sc.timezone,
+            workflow=sc.workflow, input_json=json.dumps(sc.input, sort_keys=True, separators=(",", ":")),
+            flexible_window_minutes=(sc.flexible_window + 59) // 60, max_attempts=sc.retries.max_attempts,
+            max_age=sc.retries.max_age, enabled=sc.enabled, description=sc.description,
+        )
+        for sc_name, sc in sorted(app.spec.schedules.items())
+    )
+
+
 def make_plan(app: App, profile: ResolvedProfile, environment: str) -> Plan:
     """`app` is the spec already merged for `environment` (validate.Result.app)."""
     spec = app.spec
@@ -224,15 +238,7 @@ def make_plan(app: App, profile: ResolvedProfile, environment: str) -> Plan:
             assert isinstance(s, WorkerService)
             services.append(ServicePlan(kind="worker", queue=s.queue, timeout=s.timeout,
                                         concurrency=s.concurrency, **common))
-    schedules = tuple(
-        SchedulePlan(
-            name=sc_name, id=pascal(sc_name), expression=_expression(sc.cron, sc.rate), timezone=sc.timezone,
-            workflow=sc.workflow, input_json=json.dumps(sc.input, sort_keys=True, separators=(",", ":")),
-            flexible_window_minutes=(sc.flexible_window + 59) // 60, max_attempts=sc.retries.max_attempts,
-            max_age=sc.retries.max_age, enabled=sc.enabled, description=sc.description,
-        )
-        for sc_name, sc in sorted(spec.schedules.items())
-    )
+    schedules = schedule_plans(app)
     runtime_queues = spec.runtime_queues()
     tags = tuple(sorted({**app.metadata.labels, "app": name, "environment": environment,
                          "profile": profile.name, "managed-by": "flowbuilder"}.items()))
