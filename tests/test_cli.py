@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from conftest import CORPUS, REPO, run_fbc, run_fbc_process
 from flowbuilder.compiler.cli import cli
 from flowbuilder.compiler.cli.common import reported
+from flowbuilder.compiler.deploy.transport import SetupError
 
 VERBS = sorted(cli.commands)
 
@@ -136,6 +137,9 @@ REFUSED = ClientError({"Error": {"Code": "ValidationError", "Message": "Template
     (REFUSED, 1, (1, "fbc: AWS: ValidationError: Template format error\n")),
     (REFUSED, 2, (2, "fbc: AWS: ValidationError: Template format error\n")),  # diff: 1 means differences
     (KeyError("bug"), 1, None),  # a bug is main's to report (internal error, exit 3)
+    (SetupError("no AWS credentials"), 1, (2, "fbc: no AWS credentials\n")),  # the environment, not the deploy
+    (ClientError({"Error": {"Code": "ExpiredToken", "Message": "expired"}}, "DescribeStacks"), 1,
+     (2, "fbc: AWS: ExpiredToken: expired\n")),
 ])
 def test_one_error_mapper_for_every_verb(error: Exception, failed: int, expected: tuple[int, str] | None) -> None:
     @click.command()

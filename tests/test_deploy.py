@@ -155,12 +155,12 @@ def test_image_flag_names_services(aws: dict[str, str]) -> None:
 
 def test_region_and_credential_problems_are_one_line(aws: dict[str, str]) -> None:
     wrong = fbc({**aws, "AWS_REGION": "eu-west-1"}, "status")
-    assert wrong.returncode == 1
+    assert wrong.returncode == 2  # the environment's problem, not the deploy's (README's exit codes)
     assert wrong.stderr.strip() == ("fbc: AWS_REGION is eu-west-1, but the spec deploys to us-east-1: unset "
                                     "AWS_REGION or change spec.region")
     anonymous = {k: v for k, v in aws.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     none = fbc(anonymous, "status", "-f", str(MINIMAL))
-    assert none.returncode == 1 and none.stderr.startswith("fbc: no AWS credentials")
+    assert none.returncode == 2 and none.stderr.startswith("fbc: no AWS credentials")
     assert "Traceback" not in wrong.stderr + none.stderr
 
 

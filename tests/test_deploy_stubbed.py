@@ -1,6 +1,7 @@
 """What moto cannot produce, against recorded real-shaped CloudFormation responses (botocore's Stubber):
-a failed resource and its rollback, throttling, a busy stack, a stack left in ROLLBACK_COMPLETE, prod's
-termination protection and stack outputs."""
+a failed resource and its rollback, a busy stack, a stack left in ROLLBACK_COMPLETE, prod's termination
+protection and stack outputs, and what an interrupted run cleans up and says. (Throttling is botocore's to
+retry: test_deploy_timeouts.py, over HTTP, where its retries happen.)"""
 
 from __future__ import annotations
 
@@ -128,29 +129,6 @@ def test_failed_resource_is_reported_with_its_reason_and_the_rollback(cfn: Any) 
     assert any(line.startswith("[  1/1] 12:00:05 DELETE_COMPLETE") for line in progress)
 
 
-def test_throttling_is_retried(cfn: Any) -> None:
-    with Stubber(cfn) as stubber:
-        for _ in range(2):
-            stubber.add_client_error("describe_stacks", service_error_code="Throttling",
-                                     service_message="Rate exceeded", http_status_code=400)
-        stubber.add_response("describe_stacks", stack("UPDATE_COMPLETE"))
-        stubber.add_response("describe_stack_events", events(event(1, "tiny-dev", STACK, "UPDATE_COMPLETE")))
-        lines: list[str] = []
-        waits: list[float] = []
-        code = operations.status(stubbed(cfn, waits), "tiny-dev", drift=False, events=5, say=lines.append)
-        stubber.assert_no_pending_responses()
-    assert code == 0 and lines[0] == "tiny-dev: UPDATE_COMPLETE"
-    assert waits == [0.5, 1.0]  # exponential back-off, from the clock it was given
-
-
-def test_persistent_throttling_gives_up(cfn: Any) -> None:
-    with Stubber(cfn) as stubber:
-        for _ in range(aws.ATTEMPTS):
-            stubber.add_client_error("describe_stacks", service_error_code="Throttling", http_status_code=400)
-        with pytest.raises(Exception, match="Throttling"):
-            operations.status(stubbed(cfn), "tiny-dev", drift=False, events=5, say=lambda _: None)
-
-
 def test_busy_stack_is_refused(cfn: Any) -> None:
     with Stubber(cfn) as stubber:
         stubber.add_response("describe_stacks", stack("UPDATE_IN_PROGRESS"))
@@ -260,3 +238,43 @@ def test_pages_follow_the_services_token_and_stop_when_the_reader_does() -> None
     calls.clear()
     next(aws.pages(list_tasks, token="nextToken", cluster="c"))
     assert len(calls) == 1  # a page is fetched only when it is read
+
+
+def test_an_interrupted_run_deletes_the_change_set_it_did_not_execute_and_says_what_is_left(cfn: Any) -> None:
+    cf = stubbed(cfn).cloudformation
+    with Stubber(cfn) as stubber:
+        stubber.add_response("create_change_set", {"Id": "arn:cs", "StackId": STACK_ID})
+        stubber.add_response("create_change_set", {"Id": "arn:cs2", "StackId": STACK_ID})
+        stubber.add_response("delete_change_set", {}, {"StackName": STACK_ID, "ChangeSetName": "fbc-2"})
+        stubber.add_response("delete_change_set", {}, {"StackName": STACK_ID, "ChangeSetName": "fbc-1"})
+        stubber.add_client_error("delete_change_set", service_error_code="AccessDenied", service_message="no",
+                                 expected_params={"StackName": "tiny-dev", "ChangeSetName": "fbc-3"})
+        stubber.add_response("describe_stacks", stack("UPDATE_ROLLBACK_IN_PROGRESS"))
+        for name in ("fbc-1", "fbc-2"):
+            cf.create_change_set("tiny-dev", name, kind="UPDATE", parameters=[], capabilities=[], tags=[],
+                                 description="d", template={"TemplateBody": "{}"})
+        cf.delete_change_set(STACK_ID, "fbc-2")  # apply's own clean-up: forgotten
+        cf.unexecuted.append(aws.Unexecuted("tiny-dev", "fbc-3", creates=False))  # interrupted while created
+        assert cf.abandon() == [
+            "deleted change set fbc-1 (not executed)",
+            "change set fbc-3 of tiny-dev is left (AccessDenied: delete it with aws cloudformation "
+            "delete-change-set --stack-name tiny-dev --change-set-name fbc-3)"]
+        assert cf.left() == ["CloudFormation is still rolling back tiny-dev (UPDATE_ROLLBACK_IN_PROGRESS); fbc "
+                             "status follows it"]
+        stubber.assert_no_pending_responses()
+    assert cf.unexecuted == []
+
+
+def test_an_interrupted_first_change_set_takes_its_empty_stack_along(cfn: Any) -> None:
+    cf = stubbed(cfn).cloudformation
+    with Stubber(cfn) as stubber:
+        stubber.add_response("create_change_set", {"Id": "arn:cs", "StackId": STACK_ID})
+        stubber.add_response("delete_change_set", {}, {"StackName": STACK_ID, "ChangeSetName": "fbc-1"})
+        stubber.add_response("describe_stacks", stack("REVIEW_IN_PROGRESS"))
+        stubber.add_response("delete_stack", {}, {"StackName": STACK_ID})
+        not_found(stubber)
+        cf.create_change_set("tiny-dev", "fbc-1", kind="CREATE", parameters=[], capabilities=[], tags=[],
+                             description="d", template={"TemplateBody": "{}"})
+        assert cf.abandon() == ["deleted change set fbc-1 (not executed) and the empty stack tiny-dev it created"]
+        assert cf.left() == []  # nothing of this run is left
+        stubber.assert_no_pending_responses()

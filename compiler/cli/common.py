@@ -12,9 +12,9 @@ import click
 
 from ..profiles import BUILTIN
 
-EXIT_INVALID = 1
-EXIT_USAGE = 2
-EXIT_INTERNAL = 3
+EXIT_INVALID = 1  # the spec is invalid; diff: there are differences; a deploy's outcome: failed, refused, declined
+EXIT_USAGE = 2  # usage, input and environment: flags, files, credentials, region, AWS unreachable
+EXIT_INTERNAL = 3  # a bug
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,11 +26,17 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 # --- errors ---------------------------------------------------------------------------------------------------
 
-# Errors that mean what the verb could not do (exit 1, or 2 for diff), and errors of usage or input (exit 2),
-# besides OSError and ValueError, by (module, class).
+# Errors that mean what the verb could not do (exit 1, or 2 for diff), and errors of usage, input or
+# environment (exit 2), besides OSError and ValueError, by (module, class).
 _FAILURES = (("..emit", "LimitError"), ("..deploy.aws", "DeployError"))
 _USAGE = (("..cost.prices", "Unpriced"), ("..diagram.render", "NoGraphviz"), ("..local.up", "UpError"),
-          ("botocore.exceptions", "BotoCoreError"))
+          ("botocore.exceptions", "BotoCoreError"), ("..deploy.transport", "SetupError"))
+# AWS's answers that are about the environment (credentials, permissions, throttling past every retry), not the
+# deploy: exit 2.
+_ENVIRONMENT_CODES = {
+    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException",
+    "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException", "SignatureDoesNotMatch", "AuthFailure",
+    "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 
 
 def _is(exc: Exception, module: str, name: str) -> bool:
@@ -45,9 +51,10 @@ def _explained(exc: Exception, failed: int) -> tuple[str, int] | None:
     first = (str(exc).splitlines() or [type(exc).__name__])[0]
     if _is(exc, "botocore.exceptions", "ClientError"):
         error = getattr(exc, "response", {}).get("Error", {})
-        return f"AWS: {error.get('Code')}: {error.get('Message')}", failed
+        code = error.get("Code")
+        return f"AWS: {code}: {error.get('Message')}", EXIT_USAGE if code in _ENVIRONMENT_CODES else failed
     if _is(exc, "botocore.parsers", "ResponseParserError"):  # an endpoint answering in no AWS format
-        return f"AWS endpoint error: {first}", failed
+        return f"AWS endpoint error: {first}", EXIT_USAGE
     if any(_is(exc, module, name) for module, name in _FAILURES):  # LimitError before ValueError, its base
         return first, failed
     if isinstance(exc, (OSError, ValueError)) or any(_is(exc, module, name) for module, name in _USAGE):

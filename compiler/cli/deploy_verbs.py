@@ -85,9 +85,10 @@ def _stack(spec_file: str, environment: str, stack_name: str | None) -> tuple[st
 
 
 def _aws(region: str) -> Aws:
+    """AWS for this run: each retry said on stderr."""
     from ..deploy.aws import connect
 
-    return connect(region)
+    return connect(region, notice=lambda line: click.echo(line, err=True))
 
 
 def _interactive() -> bool:

@@ -1,6 +1,8 @@
 """boto3 behind a small interface: sessions that honour AWS_PROFILE, AWS_REGION and AWS_ENDPOINT_URL like
-every AWS tool, throttled calls retried, and the CloudFormation calls fbc makes as named, typed methods of
-one class. Every wait (a back-off, a poll, a deadline) asks one Clock, which tests replace.
+every AWS tool, bounded HTTP timeouts and one retry layer (botocore's standard or adaptive mode, configured
+once, each retry said), and the CloudFormation calls fbc makes as named, typed methods of one class, which
+records the change sets a run has not executed so that an interrupted run can delete them. Every wait of
+fbc's own (a poll, a deadline) asks one Clock, which tests replace.
 
 Tests drive it against moto's server over HTTP, or swap the client for one with botocore's Stubber.
 """
@@ -8,6 +10,7 @@ Tests drive it against moto's server over HTTP, or swap the client for one with 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,18 +19,16 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from .diff import Replacement
+from .transport import Http, Notice, SetupError, watch
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation.client import CloudFormationClient
 
 T = TypeVar("T")
-THROTTLING = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 POLL_SECONDS = float(os.environ.get("FBC_POLL_SECONDS", "5"))
-ATTEMPTS = 6  # throttled calls, with exponential back-off
 NO_CREDENTIALS = "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
 
 
@@ -50,27 +51,27 @@ class Clock:
 
 
 class Aws:
-    """One region's AWS as the deploy operations use it: clients, calls retried on throttling, and the clock."""
+    """One region's AWS as the deploy operations use it: clients that say when they retry, and the clock.
+    `notice` gets each retry's line (the CLI prints it on stderr)."""
 
-    def __init__(self, sess: Any, clock: Clock | None = None) -> None:
+    def __init__(self, sess: Any, clock: Clock | None = None, http: Http | None = None,
+                 notice: Notice | None = None) -> None:
         self._session = sess
         self.clock = clock or Clock()
+        self.http = http or Http()
+        self._notice = notice or (lambda line: print(line, file=sys.stderr))
 
-    def client(self, service: str) -> Any:
-        return self._session.client(service, config=Config(retries={"mode": "standard", "max_attempts": 8}))
+    def client(self, service: str, *, quick: bool = False) -> Any:
+        """A client of `service` that says each retry; `quick`: with the clean-up's short timeouts."""
+        return watch(self._session.client(service, config=(self.http.quick() if quick else self.http).config()),
+                     self.http, self._notice)
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Call an AWS API, backing off on throttling (polling loops call often, and CI runs in parallel)."""
-        for attempt in range(ATTEMPTS):
-            try:
-                return fn(*args, **kwargs)
-            except ClientError as exc:
-                if error_code(exc) not in THROTTLING or attempt == ATTEMPTS - 1:
-                    raise
-                self.clock.sleep(min(self.clock.poll_seconds, 0.5) * 2 ** attempt)
-            except NoCredentialsError:
-                raise DeployError(NO_CREDENTIALS) from None
-        raise AssertionError("unreachable")
+        """Call an AWS API. Throttling and transient failures are retried by botocore (see client)."""
+        try:
+            return fn(*args, **kwargs)
+        except NoCredentialsError:
+            raise SetupError(NO_CREDENTIALS) from None
 
     def pages(self, fn: Callable[..., Any], *, token: str = "NextToken", **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Each page of a paginated call, fetched only when the one before is read (so a reader can stop
@@ -87,20 +88,22 @@ class Aws:
         return CloudFormation(self)
 
 
-def connect(region: str, clock: Clock | None = None) -> Aws:
+def connect(region: str, clock: Clock | None = None, notice: Notice | None = None) -> Aws:
     """AWS in `region`. AWS_PROFILE and the credential chain are boto3's own; AWS_ENDPOINT_URL is honoured by
-    botocore for every client. AWS_REGION, if set, must agree with the spec."""
-    configured = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    botocore for every client. AWS_REGION (or AWS_DEFAULT_REGION), if set, must agree with the spec."""
+    variable = "AWS_REGION" if os.environ.get("AWS_REGION") else "AWS_DEFAULT_REGION"
+    configured = os.environ.get(variable)
     if configured and configured != region:
-        raise DeployError(f"AWS_REGION is {configured}, but the spec deploys to {region}: unset AWS_REGION or "
-                          f"change spec.region")
+        raise SetupError(f"{variable} is {configured}, but the spec deploys to {region}: unset {variable} or "
+                         f"change spec.region")
     try:
         sess = boto3.Session(region_name=region)
         if sess.get_credentials() is None:
-            raise DeployError(f"{NO_CREDENTIALS}, or run where a role is available")
+            raise SetupError(f"{NO_CREDENTIALS}, or run where a role is available")
+        http = Http.configured(sess)
     except BotoCoreError as exc:  # e.g. a profile that does not exist
-        raise DeployError(str(exc)) from None
-    return Aws(sess, clock)
+        raise SetupError(str(exc)) from None
+    return Aws(sess, clock, http, notice)
 
 
 def error_code(exc: ClientError) -> str:
@@ -162,16 +165,45 @@ class Drift:
     status: str  # IN_SYNC, MODIFIED, DELETED or NOT_CHECKED
 
 
+_DOING = {"CREATE": "creating", "UPDATE": "updating", "DELETE": "deleting", "ROLLBACK": "rolling back",
+          "UPDATE_ROLLBACK": "rolling back", "IMPORT": "importing", "IMPORT_ROLLBACK": "rolling back",
+          "UPDATE_COMPLETE_CLEANUP": "cleaning up after updating",
+          "UPDATE_ROLLBACK_COMPLETE_CLEANUP": "cleaning up after rolling back"}
+
+
+@dataclass
+class Unexecuted:
+    """A change set this run created and has neither executed nor deleted."""
+
+    stack: str  # as named when created; its ID once CloudFormation answered
+    change_set: str
+    creates: bool  # a CREATE change set: the stack exists only for it (REVIEW_IN_PROGRESS) until executed
+    deleted: bool = False  # the change set is gone, but not yet the empty stack it created
+
+    def of(self, stack: str, names: dict[str, str]) -> bool:
+        return stack == self.stack or names.get(stack) == self.stack
+
+
 class CloudFormation:
     """The CloudFormation calls fbc makes. `stack` is a name or, to follow one stack through a delete and a
-    re-create of the same name, its ID."""
+    re-create of the same name, its ID. It remembers what the run asked CloudFormation to change: the change
+    sets not executed (`unexecuted`; `abandon` deletes them), and the stacks touched (`touched`, in order), so
+    that an interrupted run can say what is left."""
 
     def __init__(self, aws: Aws) -> None:
         self._aws = aws
         self._cfn: CloudFormationClient = aws.client("cloudformation")
+        self.unexecuted: list[Unexecuted] = []
+        self.touched: dict[str, bool] = {}  # stack name or ID -> whether this run changed it (not just proposed)
+        self.described: dict[str, StackInfo | None] = {}  # what describe last found, by the name asked for
+        self._ids: dict[str, str] = {}  # stack ID -> the name it was created under
 
     def describe(self, stack: str) -> StackInfo | None:
         """None when there is no such stack (or only a deleted one)."""
+        self.described[stack] = found = self._describe(stack)
+        return found
+
+    def _describe(self, stack: str) -> StackInfo | None:
         try:
             stacks = self._aws.call(self._cfn.describe_stacks, StackName=stack)["Stacks"]
         except ClientError as exc:
@@ -226,10 +258,15 @@ class CloudFormation:
                           template: dict[str, str]) -> str:
         """Create a change set (`kind` CREATE or UPDATE; `template` is TemplateBody or TemplateURL) and return
         the stack's ID."""
+        record = Unexecuted(stack, change_set, creates=kind == "CREATE")
+        self.unexecuted.append(record)  # before the call: an interruption during it may leave one
+        self.touched.setdefault(stack, False)
         created = self._aws.call(self._cfn.create_change_set, StackName=stack, ChangeSetName=change_set,
                                  ChangeSetType=kind, Parameters=parameters, Capabilities=capabilities, Tags=tags,
                                  Description=description, **template)
-        return created["StackId"]
+        record.stack = created["StackId"]
+        self._ids[record.stack] = stack
+        return record.stack
 
     def change_set(self, stack: str, change_set: str) -> ChangeSetState:
         """The change set's status and its resource changes (all pages)."""
@@ -244,17 +281,81 @@ class CloudFormation:
         return ChangeSetState(status, reason, tuple(changes))
 
     def execute_change_set(self, stack: str, change_set: str) -> None:
+        self.touched[stack] = True
         self._aws.call(self._cfn.execute_change_set, StackName=stack, ChangeSetName=change_set)
+        self.unexecuted = [r for r in self.unexecuted if not (r.of(stack, self._ids) and r.change_set == change_set)]
 
     def delete_change_set(self, stack: str, change_set: str) -> None:
         self._aws.call(self._cfn.delete_change_set, StackName=stack, ChangeSetName=change_set)
+        for record in self.unexecuted:
+            if record.of(stack, self._ids) and record.change_set == change_set:
+                record.deleted = True
+        self.unexecuted = [r for r in self.unexecuted if not (r.deleted and not r.creates)]
 
     def delete(self, stack: str) -> None:
+        self.touched[stack] = True
         self._aws.call(self._cfn.delete_stack, StackName=stack)
+        self.unexecuted = [r for r in self.unexecuted if not (r.deleted and r.of(stack, self._ids))]
 
     def protect(self, stack: str, on: bool) -> None:
         """Turn termination protection on or off."""
+        self.touched[stack] = True
         self._aws.call(self._cfn.update_termination_protection, StackName=stack, EnableTerminationProtection=on)
+
+    def abandon(self) -> list[str]:
+        """After an interruption: delete the change sets this run did not execute, and the empty stack a CREATE
+        change set made (as apply does when declined); a phrase for each, for the user. A fresh client with
+        short timeouts: the interrupted call may have left the old one mid-request."""
+        self._cfn = self._aws.client("cloudformation", quick=True)
+        said = []
+        for record in self.unexecuted:
+            name = self._ids.get(record.stack, record.stack)
+            try:
+                if not record.deleted:
+                    self._aws.call(self._cfn.delete_change_set, StackName=record.stack, ChangeSetName=record.change_set)
+                found = self._describe(record.stack) if record.creates else None
+                if found is not None and found.status == "REVIEW_IN_PROGRESS":
+                    self._aws.call(self._cfn.delete_stack, StackName=found.stack_id)
+            except ClientError as exc:
+                if error_code(exc) in ("ChangeSetNotFound", "ChangeSetNotFoundException") or (
+                        "does not exist" in error_message(exc)):
+                    continue  # the interruption came before CloudFormation made it
+                said.append(f"change set {record.change_set} of {name} is left ({error_code(exc)}: delete it with "
+                            f"aws cloudformation delete-change-set --stack-name {name} --change-set-name "
+                            f"{record.change_set})")
+                continue
+            except BotoCoreError as exc:
+                said.append(f"change set {record.change_set} of {name} may be left ({exc})")
+                continue
+            said.append(f"deleted change set {record.change_set} (not executed)"
+                        + (f" and the empty stack {name} it created" if record.creates else ""))
+        self.unexecuted = []
+        return said
+
+    def left(self) -> list[str]:
+        """What each stack this run touched is doing now, a phrase each: an *_IN_PROGRESS status means
+        CloudFormation goes on without fbc."""
+        said, seen = [], set()
+        for stack, changed in self.touched.items():
+            name = self._ids.get(stack, stack)
+            try:
+                found = self._describe(stack)
+            except (ClientError, BotoCoreError) as exc:
+                said.append(f"could not look at {name} ({exc}); fbc status tells")
+                continue
+            if found is None:
+                if changed:
+                    said.append(f"{name} is deleted")
+                continue
+            if found.stack_id in seen:
+                continue
+            seen.add(found.stack_id)
+            if found.status.endswith("_IN_PROGRESS") and found.status != "REVIEW_IN_PROGRESS":
+                doing = _DOING.get(found.status.removesuffix("_IN_PROGRESS"), "working on")
+                said.append(f"CloudFormation is still {doing} {found.name} ({found.status}); fbc status follows it")
+            else:
+                said.append(f"{found.name} is {found.status}" + ("" if changed else " (unchanged)"))
+        return said
 
     def detect_drift(self, stack: str) -> str:
         """Start drift detection; returns its ID for drift_status."""
