@@ -1,6 +1,6 @@
 """Issue 14, item 5: an endpoint that never answers, or throttles every call, is waited on for a bounded time,
-aloud. One retry layer (botocore's standard mode, configured once), bounded connect and read timeouts, and a
-"retrying (..., attempt n)" line on stderr for each retry.
+aloud. One retry layer (botocore's standard mode, configured once), bounded connect and read timeouts, a
+"retrying (..., attempt n)" line on stderr for each retry, and a deadline per verb (--deadline) that exits 2.
 Local endpoints stand in for AWS; timeouts are shrunk through FBC_READ_TIMEOUT and AWS_MAX_ATTEMPTS."""
 
 from __future__ import annotations
@@ -52,6 +52,19 @@ def test_throttling_on_every_call_is_said_and_bounded() -> None:
                                             "fbc: AWS: Throttling: Rate exceeded"])
     assert len(calls) == 3  # one retry layer: not fbc's retries around botocore's
     assert took < 20
+
+
+def test_the_deadline_stops_a_call_that_hangs() -> None:
+    with silent() as url:
+        took, code, out, err = timed(env(url, FBC_READ_TIMEOUT="60"), "status", "-f", str(MINIMAL),
+                                     "--deadline", "2s")
+    assert (code, out, err) == (2, "", "fbc: gave up after 2s (--deadline): nothing was changed in AWS\n")
+    assert took < 15
+
+
+def test_the_deadline_is_a_duration() -> None:
+    _, code, _, err = timed(env("http://127.0.0.1:9"), "status", "-f", str(MINIMAL), "--deadline", "soon")
+    assert code == 2 and "Invalid value for '--deadline': use seconds or '30s', '15m', '12h', '4d'" in err
 
 
 def clients_config(monkeypatch: pytest.MonkeyPatch, **variables: str) -> Any:

@@ -1,8 +1,10 @@
 """The `fbc` command: click verbs only. Each parses flags, calls one function, prints, sets the exit code.
 
-Exit codes: 0 valid, 1 invalid, 2 usage or I/O error (click's own usage errors are 2 too), 3 a bug. The verbs
-are grouped by what they work on (spec_verbs: a spec on this machine; deploy_verbs: a stack in AWS); common
-holds the options they share and the one error mapper. Imports are deferred into the verbs so `fbc validate`
+Exit codes (README's table): 0 valid or done, 1 invalid or the deploy's outcome (diff: differences), 2 usage,
+input or environment (click's own usage errors are 2 too; a deadline passed), 3 a bug, 130 and 143 stopped by
+SIGINT or SIGTERM. The verbs are grouped by what they work on (spec_verbs: a
+spec on this machine; deploy_verbs: a stack in AWS); common holds the options they share, the one error
+mapper and what a stopped run does. Imports are deferred into the verbs so `fbc validate`
 loads nothing it does not use (no boto3, no troposphere) and starts fast.
 """
 
@@ -13,7 +15,8 @@ import sys
 
 import click
 
-from .common import EXIT_INTERNAL
+from . import common
+from .common import EXIT_INTERNAL, Stopped, install_signal_handlers, report, stopped
 from .deploy_verbs import apply, bootstrap, destroy, diff, status
 from .spec_verbs import build, cost, graph, init, schema, up, validate
 
@@ -22,6 +25,7 @@ from .spec_verbs import build, cost, graph, init, schema, up, validate
 @click.version_option(package_name="flowbuilder", prog_name="fbc")  # looked up only when asked
 def cli() -> None:
     """Flow Builder compiler: flowbuilder.yaml -> AWS CloudFormation."""
+    common.begin()
 
 
 for _verb in (validate, build, up, cost, graph, schema, init, diff, apply, destroy, status, bootstrap):
@@ -29,13 +33,16 @@ for _verb in (validate, build, up, cost, graph, schema, init, diff, apply, destr
 
 
 def main() -> None:
+    install_signal_handlers()
     try:
         cli.main(prog_name="fbc")
-    except KeyboardInterrupt:
+    except Stopped as exc:  # a signal or the deadline: clean up, say what is left
+        sys.exit(stopped(exc))
+    except KeyboardInterrupt:  # only where SIGINT has Python's own handler still
         sys.exit(130)
     except Exception as exc:  # never a traceback for the user; FBC_DEBUG=1 shows it
         if os.environ.get("FBC_DEBUG"):
             raise
-        click.echo(f"fbc: internal error: {type(exc).__name__}: {exc} (FBC_DEBUG=1 shows the traceback; "
-                   f"please report it)", err=True)
+        report(f"internal error: {type(exc).__name__}: {exc} (FBC_DEBUG=1 shows the traceback; please report it)",
+               EXIT_INTERNAL)
         sys.exit(EXIT_INTERNAL)

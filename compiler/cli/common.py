@@ -1,30 +1,174 @@
-"""What every verb shares: the exit codes, the options that name a spec, and the one error mapper."""
+"""What every verb shares: the exit codes, the options that name a spec, the one error mapper, and what the run
+does when it is stopped from outside (a signal or its deadline)."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from importlib.util import resolve_name
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 import click
 
 from ..profiles import BUILTIN
 
+# The exit codes, as README's table has them.
 EXIT_INVALID = 1  # the spec is invalid; diff: there are differences; a deploy's outcome: failed, refused, declined
-EXIT_USAGE = 2  # usage, input and environment: flags, files, credentials, region, AWS unreachable
+EXIT_USAGE = 2  # usage, input and environment: flags, files, credentials, region, AWS unreachable, a deadline
 EXIT_INTERNAL = 3  # a bug
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+# --- the run ----------------------------------------------------------------------------------------------------
+
+class Stopped(BaseException):
+    """The run was stopped from outside: a signal (exit 128 + its number) or the verb's deadline (exit 2). A
+    BaseException, so that no `except Exception` on its way swallows it, nor click (which makes Ctrl-C's
+    KeyboardInterrupt an "Aborted!" exit 1); main reports it (`stopped`)."""
+
+    def __init__(self, why: str, code: int) -> None:
+        super().__init__(why)
+        self.why, self.code = why, code
+
+
+@dataclass
+class Run:
+    """What the verb running tells main for the moments it cannot return: whether errors are also one JSON
+    object on stdout, and the AWS connections it opened (their unexecuted change sets are deleted when it is
+    stopped)."""
+
+    json: bool = False
+    connections: list[Any] = field(default_factory=list)
+    stopping: bool = False
+
+
+RUN = Run()
+
+
+def begin() -> None:
+    """A new invocation (tests run several in one process)."""
+    global RUN
+    RUN = Run()
+
+
+def machine_readable(on: bool) -> None:
+    """--format json: every exit path prints one JSON object on stdout ({"error": ..., "exit": n} on errors)."""
+    RUN.json = on
+
+
+def track(aws: T) -> T:
+    """An AWS connection of this run, to clean up after if the run is stopped."""
+    RUN.connections.append(aws)
+    return aws
+
+
+def report(message: str, code: int, **extra: Any) -> None:
+    """An error's one line on stderr, and with --format json the object on stdout."""
     click.echo(f"fbc: {message}", err=True)
+    if RUN.json:
+        json_error(message, code, **extra)
+
+
+def json_error(message: str, code: int, **extra: Any) -> None:
+    click.echo(json.dumps({"error": message, "exit": code, **extra}, indent=2))
+
+
+def fail(message: str, code: int = EXIT_USAGE, **extra: Any) -> NoReturn:
+    report(message, code, **extra)
     sys.exit(code)
 
 
-# --- errors ---------------------------------------------------------------------------------------------------
+def install_signal_handlers() -> None:
+    """SIGINT and SIGTERM (how CI cancels a job) raise Stopped in the main thread, so a run cleans up and says
+    what is left, then exits 130 or 143. A signal the parent ignores (a background job's Ctrl-C) stays ignored."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(number) is not signal.SIG_IGN:
+            signal.signal(number, _on_signal)
+
+
+def _on_signal(number: int, _frame: Any) -> None:
+    name = signal.Signals(number).name
+    if RUN.stopping:  # a second signal while cleaning up: stop at once
+        os.write(2, f"\nfbc: {name} again: stopped without cleaning up\n".encode())
+        os._exit(128 + number)
+    raise Stopped(f"interrupted ({name})", 128 + number)
+
+
+class Deadline(NamedTuple):
+    seconds: int
+    text: str  # as given: 10m
+
+
+def deadline_option(default: str) -> Callable[[F], F]:
+    """--deadline: how long the verb may take in all, AWS's retries and waits included."""
+    def parse(_ctx: click.Context, _param: click.Parameter, value: str) -> Deadline:
+        from ..scalars import parse_duration
+
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        if seconds <= 0:
+            raise click.BadParameter("must be over 0")
+        return Deadline(seconds, value)
+
+    return click.option("--deadline", default=default, show_default=True, metavar="DURATION", callback=parse,
+                        help="Give up after this long in all, saying what is left in AWS (exit 2): 90s, 10m, 2h.")
+
+
+@contextmanager
+def within(deadline: Deadline) -> Iterator[None]:
+    """Stop the verb when its deadline passes: SIGALRM raises Stopped in the main thread, even in a socket
+    read or a wait. (Where there is no SIGALRM, only AWS's timeouts bound the run.)"""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(*_: Any) -> None:
+        raise Stopped(f"gave up after {deadline.text} (--deadline)", EXIT_USAGE)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, deadline.seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def stopped(exc: Stopped) -> int:
+    """Main's answer to Stopped: delete the change sets this run created and did not execute (and the empty
+    stack a first one made), say in one line what is left in AWS, and return the exit code."""
+    RUN.stopping = True
+    if hasattr(signal, "setitimer"):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    said: list[str] = []
+    for aws in RUN.connections:
+        cf = vars(aws).get("cloudformation")  # only if the run used CloudFormation
+        if cf is None:
+            continue
+        try:
+            said += cf.abandon()
+            said += cf.left()
+        except Exception as problem:
+            said.append(f"could not look at what is left ({problem}); fbc status tells")
+    if not said and RUN.connections:
+        said.append("nothing was changed in AWS")
+    if exc.code != EXIT_USAGE and sys.stderr.isatty():
+        click.echo(err=True)  # after the terminal's ^C
+    report(exc.why + (f": {'; '.join(said)}" if said else ""), exc.code)
+    return exc.code
+
+
+# --- errors -------------------------------------------------------------------------------------------------
 
 # Errors that mean what the verb could not do (exit 1, or 2 for diff), and errors of usage, input or
 # environment (exit 2), besides OSError and ValueError, by (module, class).
@@ -39,7 +183,7 @@ _ENVIRONMENT_CODES = {
     "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 
 
-def _is(exc: Exception, module: str, name: str) -> bool:
+def _is(exc: BaseException, module: str, name: str) -> bool:
     """isinstance(exc, module.name), asking only modules already loaded: a verb cannot raise an error of a
     module it never imported, so telling needs no import (fbc validate stays free of boto3 and troposphere)."""
     kind = getattr(sys.modules.get(resolve_name(module, __package__)), name, None)
@@ -67,7 +211,7 @@ def reported(spec_file: str = "", undone: str = "", *, failed: int = EXIT_INVALI
     """The one error mapper of every verb. A spec's errors print located (file:line:column) on stdout, or on
     stderr when `failed` is not 1 (diff's stdout is the diff), then `fbc: <spec>: <undone>`, and exit
     `failed`; what the verb could not do (a resource limit, a refused deploy, AWS's answer) is one line that
-    exits `failed`; a usage or I/O error is one line that exits 2."""
+    exits `failed`; a usage, input or environment error is one line that exits 2."""
     from ..diagnostics import Invalid, format_text
 
     try:

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import EXIT_USAGE, options, reported, spec_options
+from .common import (
+    EXIT_USAGE,
+    Deadline,
+    deadline_option,
+    options,
+    reported,
+    spec_options,
+    track,
+    within,
+)
 
 if TYPE_CHECKING:
     from ..deploy.aws import Aws
@@ -85,10 +94,10 @@ def _stack(spec_file: str, environment: str, stack_name: str | None) -> tuple[st
 
 
 def _aws(region: str) -> Aws:
-    """AWS for this run: each retry said on stderr."""
+    """AWS for this run: each retry said on stderr, and cleaned up after if the run is stopped."""
     from ..deploy.aws import connect
 
-    return connect(region, notice=lambda line: click.echo(line, err=True))
+    return track(connect(region, notice=lambda line: click.echo(line, err=True)))
 
 
 def _interactive() -> bool:
@@ -96,7 +105,20 @@ def _interactive() -> bool:
 
 
 def _confirm(question: str) -> bool:
-    return click.confirm(question, default=False)
+    """A yes/no question on the terminal; the end of input (Ctrl-D) answers no (Ctrl-C stops the run)."""
+    try:
+        return click.confirm(question, default=False)
+    except click.Abort:
+        click.echo()
+        return False
+
+
+def _prompt(question: str) -> str:
+    try:
+        return str(click.prompt(question))
+    except click.Abort:  # the end of input: nothing typed
+        click.echo()
+        return ""
 
 
 @click.command()
@@ -104,13 +126,14 @@ def _confirm(question: str) -> bool:
 @click.option("--against", default="deployed", show_default=True, metavar="deployed|FILE",
               help="Compare with the deployed stack, or offline with a template file.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@deadline_option("10m")
 def diff(spec_file: str, profile: str, environment: str, stack_name: str | None, params: tuple[str, ...],
-         images: tuple[str, ...], bucket: str | None, against: str, fmt: str) -> None:
+         images: tuple[str, ...], bucket: str | None, against: str, fmt: str, deadline: Deadline) -> None:
     """Show what apply would change. Exit 0: no differences, 1: differences, 2: error (as kubectl diff)."""
     from ..deploy.diff import diff_templates, render_json, render_text, use_colour
     from ..deploy.operations import diff_against_stack
 
-    with reported(failed=EXIT_USAGE):  # 1 means "differences"
+    with within(deadline), reported(failed=EXIT_USAGE):  # 1 means "differences"
         target = _target(spec_file, profile, environment, stack_name)
         if against == "deployed":
             result = diff_against_stack(_aws(target.compiled.plan.region), target, _given(target, params, images),
@@ -129,12 +152,13 @@ def diff(spec_file: str, profile: str, environment: str, stack_name: str | None,
 @click.command()
 @DEPLOY_OPTIONS
 @click.option("--yes", "-y", "assume_yes", is_flag=True, help="Do not ask; required in CI for risky changes.")
+@deadline_option("2h")
 def apply(spec_file: str, profile: str, environment: str, stack_name: str | None, params: tuple[str, ...],
-          images: tuple[str, ...], bucket: str | None, assume_yes: bool) -> None:
+          images: tuple[str, ...], bucket: str | None, assume_yes: bool, deadline: Deadline) -> None:
     """Build, create a change set, confirm what is risky, deploy and follow it to the end."""
     from ..deploy.operations import apply as run
 
-    with reported():
+    with within(deadline), reported():
         target = _target(spec_file, profile, environment, stack_name)
         code = run(_aws(target.compiled.plan.region), target, given=_given(target, params, images),
                    assume_yes=assume_yes, interactive=_interactive(), bucket=bucket, say=click.echo, confirm=_confirm)
@@ -147,16 +171,17 @@ def apply(spec_file: str, profile: str, environment: str, stack_name: str | None
 @click.option("--confirm-stack", metavar="NAME", help="prod without a terminal: the stack's name, typed.")
 @click.option("--disable-termination-protection", "disable_protection", is_flag=True,
               help="Turn the stack's termination protection off first (never done unasked).")
+@deadline_option("2h")
 def destroy(spec_file: str, environment: str, stack_name: str | None, assume_yes: bool,
-            confirm_stack: str | None, disable_protection: bool) -> None:
+            confirm_stack: str | None, disable_protection: bool, deadline: Deadline) -> None:
     """Delete the stack (prod, or a protected stack, asks you to type its name)."""
     from ..deploy.destroy import destroy as run
 
-    with reported():
+    with within(deadline), reported():
         name, region = _stack(spec_file, environment, stack_name)
         code = run(_aws(region), name, prod=environment == "prod", assume_yes=assume_yes, typed_name=confirm_stack,
                    disable_protection=disable_protection, interactive=_interactive(), say=click.echo,
-                   confirm=_confirm, prompt=lambda q: click.prompt(q))
+                   confirm=_confirm, prompt=_prompt)
     sys.exit(code)
 
 
@@ -164,11 +189,13 @@ def destroy(spec_file: str, environment: str, stack_name: str | None, assume_yes
 @STACK_OPTIONS
 @click.option("--drift", is_flag=True, help="Also detect drift from the template (takes a while).")
 @click.option("--events", default=10, show_default=True, help="How many recent events to show.")
-def status(spec_file: str, environment: str, stack_name: str | None, drift: bool, events: int) -> None:
+@deadline_option("10m")
+def status(spec_file: str, environment: str, stack_name: str | None, drift: bool, events: int,
+           deadline: Deadline) -> None:
     """Stack state, outputs, last events, and drift if asked. Exit 1 when not deployed."""
     from ..deploy.operations import status as run
 
-    with reported():
+    with within(deadline), reported():
         name, region = _stack(spec_file, environment, stack_name)
         code = run(_aws(region), name, drift=drift, events=events, say=click.echo)
     sys.exit(code)
@@ -177,10 +204,11 @@ def status(spec_file: str, environment: str, stack_name: str | None, drift: bool
 @click.command()
 @spec_options(profile=False, env=False)
 @click.option("--bucket", help="Bucket name (default fbc-assets-<account>-<region>).")
-def bootstrap(spec_file: str, bucket: str | None) -> None:
+@deadline_option("5m")
+def bootstrap(spec_file: str, bucket: str | None, deadline: Deadline) -> None:
     """Create the S3 bucket that templates over CloudFormation's inline limit are uploaded to."""
     from ..deploy.operations import bootstrap as run
 
-    with reported():
+    with within(deadline), reported():
         region = _app(spec_file).spec.region
         run(_aws(region), region, bucket, click.echo)
