@@ -149,6 +149,97 @@ def test_one_error_mapper_for_every_verb(error: Exception, failed: int, expected
 
     result = CliRunner().invoke(verb, [])
     if expected is None:
-        assert isinstance(result.exception, KeyError)
+        assert result.exception is error
     else:
         assert (result.exit_code, result.stderr) == expected
+
+
+# --- issue 14, items 8 and 11: exit codes and the small things -----------------------------------------------
+
+MINIMAL = REPO / "tests" / "specs" / "minimal.yaml"
+OFFLINE = ["diff", "-f", str(MINIMAL), "--profile", "ultra", "--against"]
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("[]", "a list, not a mapping of sections"),
+    ('{"Resources": []}', "no Resources mapping"),
+    ('{"Resources": {"Queue": {"Properties": {}}}}', "resource Queue has no Type"),
+    ('{"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": "x"}}}',
+     "resource Queue's Properties is not a mapping"),
+    ('{"Resources": {}, "Outputs": []}', "Outputs is not a mapping"),
+    ("Resources: [", None),
+])
+def test_against_a_file_that_is_no_template_is_invalid_input(tmp_path: Path, text: str, problem: str | None) -> None:
+    old = tmp_path / "old.json"
+    old.write_text(text, "utf-8")
+    result = run_fbc(*OFFLINE, str(old))
+    assert result.exit_code == 2, result.stderr  # was 1 (differs) for [], 3 (internal error) for the others
+    if problem:
+        assert result.stderr == f"fbc: --against {old}: not a CloudFormation template: {problem}\n"
+    else:
+        assert result.stderr.startswith(f"fbc: --against {old}: not JSON or YAML (")
+
+
+def test_against_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    proc = run_fbc_process(*OFFLINE, "missing.json", cwd=tmp_path)  # cfn-lint's own log line came first
+    assert (proc.returncode, proc.stderr) == (2, "fbc: --against missing.json: No such file or directory\n")
+
+
+def _aws_env(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None:
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                        "AWS_ENDPOINT_URL": "http://127.0.0.1:9", **variables}.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize("verb", [["status"], ["destroy", "--yes"], ["apply", "--profile", "ultra"]])
+def test_credentials_and_region_are_environment_errors(monkeypatch: pytest.MonkeyPatch, verb: list[str]) -> None:
+    _aws_env(monkeypatch)
+    missing = run_fbc(*verb, "-f", str(MINIMAL))
+    assert (missing.exit_code, missing.stderr.splitlines()[-1]) == (
+        2, "fbc: no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a "
+           "role is available")  # was 1, as a failed deploy
+    _aws_env(monkeypatch, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1")
+    wrong = run_fbc(*verb, "-f", str(MINIMAL))
+    assert (wrong.exit_code, wrong.stderr) == (2, "fbc: AWS_DEFAULT_REGION is us-east-1, but the spec deploys to "
+                                                  "eu-west-1: unset AWS_DEFAULT_REGION or change spec.region\n")
+
+
+def test_status_shows_at_least_one_event() -> None:
+    result = run_fbc("status", "-f", str(MINIMAL), "--events", "0")  # showed every event
+    assert result.exit_code == 2
+    assert "Invalid value for '--events': 0 is not in the range x>=1." in result.stderr
+
+
+@pytest.mark.parametrize(("term", "coloured"), [("dumb", False), ("xterm-256color", True)])
+def test_colour_only_on_a_terminal_that_has_it(tmp_path: Path, term: str, coloured: bool) -> None:
+    from deploy_fakes import drain, start
+
+    old = tmp_path / "old.json"
+    old.write_text('{"Resources": {}}', "utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | {"TERM": term}
+    proc, terminal = start(env, *OFFLINE, str(old), terminal=True)
+    assert terminal is not None and proc.wait(60) == 1
+    assert ("\x1b[" in drain(terminal).decode()) is coloured
+
+
+def test_a_reader_that_goes_away_ends_fbc_quietly(moto_server: str, tmp_path: Path) -> None:
+    from deploy_fakes import FBC, Proxy
+    from test_deploy import clean_moto, client
+
+    env = clean_moto(moto_server, tmp_path)
+    client(env, "cloudformation").create_stack(StackName="tiny-dev", TemplateBody=json.dumps(
+        {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}}))
+    proxy = Proxy(env["AWS_ENDPOINT_URL"], hold="DescribeStackEvents")
+    try:  # fbc status | head -1: the reader is gone once the first lines are out
+        proc = subprocess.Popen([*FBC, "status", "-f", str(MINIMAL)], env={**env, "AWS_ENDPOINT_URL": proxy.url},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stdout.readline() == b"tiny-dev: CREATE_COMPLETE\n"
+        assert proxy.held.wait(60)
+        proc.stdout.close()
+        proxy.release()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proxy.close()
+    assert (proc.returncode, err) == (141, b"")  # was "fbc: [Errno 32] Broken pipe", exit 2

@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from importlib.util import resolve_name
 from typing import Any, NamedTuple, NoReturn, TypeVar
@@ -22,6 +22,7 @@ from ..profiles import BUILTIN
 EXIT_INVALID = 1  # the spec is invalid; diff: there are differences; a deploy's outcome: failed, refused, declined
 EXIT_USAGE = 2  # usage, input and environment: flags, files, credentials, region, AWS unreachable, a deadline
 EXIT_INTERNAL = 3  # a bug
+EXIT_BROKEN_PIPE = 141  # stdout's reader went away (fbc status | head -1): quiet, as a process SIGPIPE ends
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -168,6 +169,14 @@ def stopped(exc: Stopped) -> int:
     return exc.code
 
 
+def broken_pipe() -> int:
+    """stdout's reader went away: nothing more can be said there, and nothing is said elsewhere (the final
+    flush goes to /dev/null)."""
+    with suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
+
+
 # --- errors -------------------------------------------------------------------------------------------------
 
 # Errors that mean what the verb could not do (exit 1, or 2 for diff), and errors of usage, input or
@@ -191,8 +200,11 @@ def _is(exc: BaseException, module: str, name: str) -> bool:
 
 
 def _explained(exc: Exception, failed: int) -> tuple[str, int] | None:
-    """One line and an exit code for an error the user can act on; None for a bug, which main reports."""
+    """One line and an exit code for an error the user can act on; None for a bug, which main reports, and
+    for a broken pipe, which the group ends quietly."""
     first = (str(exc).splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, BrokenPipeError):
+        return None
     if _is(exc, "botocore.exceptions", "ClientError"):
         error = getattr(exc, "response", {}).get("Error", {})
         code = error.get("Code")
@@ -209,17 +221,21 @@ def _explained(exc: Exception, failed: int) -> tuple[str, int] | None:
 @contextmanager
 def reported(spec_file: str = "", undone: str = "", *, failed: int = EXIT_INVALID) -> Iterator[None]:
     """The one error mapper of every verb. A spec's errors print located (file:line:column) on stdout, or on
-    stderr when `failed` is not 1 (diff's stdout is the diff), then `fbc: <spec>: <undone>`, and exit
-    `failed`; what the verb could not do (a resource limit, a refused deploy, AWS's answer) is one line that
-    exits `failed`; a usage, input or environment error is one line that exits 2."""
-    from ..diagnostics import Invalid, format_text
+    stderr when `failed` is not 1 (diff's stdout is the diff) or with --format json, then
+    `fbc: <spec>: <undone>`, and exit `failed`; what the verb could not do (a resource limit, a refused deploy,
+    AWS's answer) is one line that exits `failed`; a usage, input or environment error is one line that exits
+    2. With --format json each also prints {"error": ..., "exit": n} (and the spec's diagnostics) on stdout."""
+    from ..diagnostics import Invalid, format_json, format_text
 
     try:
         yield
     except Invalid as exc:
-        click.echo(format_text(exc.diagnostics), err=failed != EXIT_INVALID)
+        click.echo(format_text(exc.diagnostics), err=failed != EXIT_INVALID or RUN.json)
+        message = f"{spec_file}: {undone}" if undone else f"{spec_file or 'the spec'}: invalid"
+        if RUN.json:
+            fail(message, failed, diagnostics=json.loads(format_json(exc.diagnostics))["diagnostics"])
         if undone:
-            fail(f"{spec_file}: {undone}", failed)
+            fail(message, failed)
         sys.exit(failed)
     except Exception as exc:
         explained = _explained(exc, failed)

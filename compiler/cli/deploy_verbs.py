@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,6 +12,7 @@ from .common import (
     EXIT_USAGE,
     Deadline,
     deadline_option,
+    machine_readable,
     options,
     reported,
     spec_options,
@@ -121,31 +122,83 @@ def _prompt(question: str) -> str:
         return ""
 
 
+def _template_file(path: str) -> dict[str, Any]:
+    """--against FILE: a CloudFormation template in JSON or YAML, with Resources that have a Type each (what
+    the diff reads); anything else is invalid input, said in one line (exit 2)."""
+    import logging
+
+    from cfnlint.decode import decode_str
+
+    logging.getLogger("cfnlint").addHandler(logging.NullHandler())  # its errors are said here, once
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except OSError as exc:
+        raise OSError(f"--against {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"--against {path}: not UTF-8 text") from None
+    doc, matches = decode_str(text)
+    if doc is None:
+        raise ValueError(f"--against {path}: not JSON or YAML ({matches[0].message if matches else 'unreadable'})")
+    problem = _not_a_template(doc)
+    if problem:
+        raise ValueError(f"--against {path}: not a CloudFormation template: {problem}")
+    return dict(doc)
+
+
+def _not_a_template(doc: Any) -> str | None:
+    """What keeps `doc` from being a template the diff can read, or None."""
+    if not isinstance(doc, dict):
+        return f"a {type(doc).__name__.removesuffix('_node')}, not a mapping of sections"
+    if not isinstance(doc.get("Resources"), dict):
+        return "no Resources mapping"
+    for section in ("Parameters", "Outputs"):
+        if not isinstance(doc.get(section, {}), dict):
+            return f"{section} is not a mapping"
+    for name, resource in doc["Resources"].items():
+        if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
+            return f"resource {name} has no Type"
+        if not isinstance(resource.get("Properties", {}), dict):
+            return f"resource {name}'s Properties is not a mapping"
+    return None
+
+
 @click.command()
 @DEPLOY_OPTIONS
 @click.option("--against", default="deployed", show_default=True, metavar="deployed|FILE",
               help="Compare with the deployed stack, or offline with a template file.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one object on stdout whatever happens ({\"error\": ..., \"exit\": 2} on errors).")
 @deadline_option("10m")
 def diff(spec_file: str, profile: str, environment: str, stack_name: str | None, params: tuple[str, ...],
          images: tuple[str, ...], bucket: str | None, against: str, fmt: str, deadline: Deadline) -> None:
-    """Show what apply would change. Exit 0: no differences, 1: differences, 2: error (as kubectl diff)."""
+    """Show what apply would change. Exit 0: no differences, 1: differences (a stack not deployed is all
+    additions), 2: error (as kubectl diff)."""
+    import json
+
     from ..deploy.diff import diff_templates, render_json, render_text, use_colour
     from ..deploy.operations import diff_against_stack
 
-    with within(deadline), reported(failed=EXIT_USAGE):  # 1 means "differences"
+    machine_readable(fmt == "json")
+    deployed: bool | None = None  # None: compared offline
+    with within(deadline), reported(spec_file, "not compared", failed=EXIT_USAGE):  # 1 means "differences"
         target = _target(spec_file, profile, environment, stack_name)
         if against == "deployed":
-            result = diff_against_stack(_aws(target.compiled.plan.region), target, _given(target, params, images),
-                                        bucket, lambda line: click.echo(line, err=True))
+            aws = _aws(target.compiled.plan.region)
+            result = diff_against_stack(aws, target, _given(target, params, images), bucket,
+                                        lambda line: click.echo(line, err=True))
+            found = aws.cloudformation.described.get(target.stack_name)
+            deployed = found is not None and found.status != "REVIEW_IN_PROGRESS"
+            if not deployed:
+                click.echo(f"{target.stack_name}: not deployed in {target.compiled.plan.region}; the whole "
+                           f"template is new", err=True)
         else:
-            from cfnlint.decode import decode
-
-            old, matches = decode(against)
-            if old is None:
-                raise ValueError(f"{against}: not a CloudFormation template ({matches[0].message if matches else ''})")
-            result = diff_templates(dict(old), target.template)
-        click.echo(render_json(result) if fmt == "json" else render_text(result, use_colour()))
+            result = diff_templates(_template_file(against), target.template)
+        if fmt == "json":
+            shown = json.loads(render_json(result)) | ({} if deployed is None else {"deployed": deployed})
+            click.echo(json.dumps(shown, indent=2, sort_keys=True))
+        else:
+            click.echo(render_text(result, use_colour() and os.environ.get("TERM") != "dumb"))
     sys.exit(0 if result.empty else 1)
 
 
@@ -188,7 +241,8 @@ def destroy(spec_file: str, environment: str, stack_name: str | None, assume_yes
 @click.command()
 @STACK_OPTIONS
 @click.option("--drift", is_flag=True, help="Also detect drift from the template (takes a while).")
-@click.option("--events", default=10, show_default=True, help="How many recent events to show.")
+@click.option("--events", default=10, show_default=True, type=click.IntRange(min=1),
+              help="How many recent events to show.")
 @deadline_option("10m")
 def status(spec_file: str, environment: str, stack_name: str | None, drift: bool, events: int,
            deadline: Deadline) -> None:

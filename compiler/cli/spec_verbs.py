@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import EXIT_INVALID, reported, spec_options, write_output
+from .common import EXIT_INVALID, machine_readable, reported, spec_options, write_output
 
 
 @click.command()
@@ -23,6 +23,7 @@ def validate(spec_file: str, environment: str | None, profile: str | None, fmt: 
     from ..scalars import NAME_PATTERN
     from ..validate import validate_file
 
+    machine_readable(fmt == "json")
     with reported():
         if environment is not None and not re.match(NAME_PATTERN, environment):
             raise ValueError(f"--env {environment!r} is not a valid environment name (lowercase letters, digits, "
@@ -117,6 +118,7 @@ def cost(spec_file: str, profile: str, environment: str, compare: str | None, ex
     from ..cost.usage import Usage
     from ..scalars import parse_duration
 
+    machine_readable(fmt == "json")
     with reported(spec_file, "not estimated"):
         try:
             duration = float(parse_duration(avg_duration))
