@@ -243,3 +243,10 @@ def test_a_reader_that_goes_away_ends_fbc_quietly(moto_server: str, tmp_path: Pa
     finally:
         proxy.close()
     assert (proc.returncode, err) == (141, b"")  # was "fbc: [Errno 32] Broken pipe", exit 2
+
+
+@pytest.mark.parametrize("verb", ["validate", "cost"])
+def test_spec_verbs_json_errors_are_one_object_too(verb: str) -> None:
+    result = run_fbc(verb, "-f", "/nonexistent/flowbuilder.yaml", "--format", "json")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout) == {"error": "/nonexistent/flowbuilder.yaml: No such file or directory", "exit": 2}
