@@ -20,6 +20,7 @@ import click
 from . import common
 from .common import EXIT_INTERNAL, Stopped, broken_pipe, install_signal_handlers, json_error, report, stopped
 from .deploy_verbs import apply, bootstrap, destroy, diff, status
+from .local_verbs import explain, schedules
 from .spec_verbs import build, cost, graph, init, schema, up, validate
 
 
@@ -53,7 +54,8 @@ def cli() -> None:
     common.begin()
 
 
-for _verb in (validate, build, up, cost, graph, schema, init, diff, apply, destroy, status, bootstrap):
+for _verb in (validate, build, up, cost, graph, schema, init, diff, apply, destroy, status, bootstrap, schedules,
+              explain):
     cli.add_command(_verb)
 
 
