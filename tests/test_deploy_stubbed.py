@@ -14,7 +14,7 @@ from botocore.stub import ANY, Stubber
 
 from build_helpers import SPECS
 from flowbuilder.compiler.build import compile_spec
-from flowbuilder.compiler.deploy import aws, operations
+from flowbuilder.compiler.deploy import aws, operations, status
 from flowbuilder.compiler.deploy.aws import Aws, Clock, DeployError
 from flowbuilder.compiler.deploy.operations import Target
 
@@ -205,7 +205,7 @@ def test_status_reports_drift(cfn: Any) -> None:
              "StackResourceDriftStatus": "IN_SYNC", "Timestamp": T0}]})
         lines: list[str] = []
         waits: list[float] = []
-        code = operations.status(stubbed(cfn, waits), "tiny-dev", drift=True, events=5, say=lines.append)
+        code = status.status(stubbed(cfn, waits), "tiny-dev", drift=True, events=5, say=lines.append)
         stubber.assert_no_pending_responses()
     assert code == 0 and waits == [5]  # one poll while the detection ran
     assert lines[1] == "  termination protection: on"

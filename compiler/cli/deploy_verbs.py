@@ -247,7 +247,7 @@ def destroy(spec_file: str, environment: str, stack_name: str | None, assume_yes
 def status(spec_file: str, environment: str, stack_name: str | None, drift: bool, events: int,
            deadline: Deadline) -> None:
     """Stack state, outputs, last events, and drift if asked. Exit 1 when not deployed."""
-    from ..deploy.operations import status as run
+    from ..deploy.status import status as run
 
     with within(deadline), reported():
         name, region = _stack(spec_file, environment, stack_name)
