@@ -181,10 +181,38 @@ def test_risky_change_asks_on_a_terminal_and_can_be_declined(cfn: Any) -> None:
         not_found(stubber)
         change_set_created(stubber, [ADD_QUEUE])
         stubber.add_response("delete_change_set", {}, {"StackName": STACK_ID, "ChangeSetName": ANY})
+        stubber.add_response("list_change_sets", {"Summaries": []}, {"StackName": STACK_ID})
         stubber.add_response("delete_stack", {}, {"StackName": STACK_ID})
         code, lines = run_apply(cfn, target(), assume_yes=False, interactive=True, confirm=decline)
         stubber.assert_no_pending_responses()
     assert (code, asked, lines[-1]) == (1, ["Deploy these changes?"], "not deployed")
+
+
+def test_a_declined_first_change_set_leaves_the_empty_stack_to_another_runs_change_set(cfn: Any) -> None:
+    """Issue 14 item 6: another run created its change set on the empty stack meanwhile; deleting the stack by
+    ID would take that change set along, so the stack is left (that run deletes or executes it)."""
+    with Stubber(cfn) as stubber:
+        not_found(stubber)
+        change_set_created(stubber, [ADD_QUEUE])
+        stubber.add_response("delete_change_set", {}, {"StackName": STACK_ID, "ChangeSetName": ANY})
+        stubber.add_response("list_change_sets", {"Summaries": [
+            {"StackId": STACK_ID, "ChangeSetName": "fbc-20261128120001-abcdef"}]}, {"StackName": STACK_ID})
+        code, lines = run_apply(cfn, target(), assume_yes=False, interactive=True, confirm=lambda q: False)
+        stubber.assert_no_pending_responses()  # no delete_stack
+    assert code == 1
+    assert lines[-2:] == ["left the empty stack: another run's change set is waiting on it "
+                          "(fbc-20261128120001-abcdef)", "not deployed"]
+
+
+def test_status_of_a_stack_with_only_a_change_set_waiting_is_not_deployed(cfn: Any) -> None:
+    lines: list[str] = []
+    with Stubber(cfn) as stubber:
+        stubber.add_response("describe_stacks", stack("REVIEW_IN_PROGRESS"))
+        stubber.add_response("list_change_sets", {"Summaries": [
+            {"StackId": STACK_ID, "ChangeSetName": "fbc-20261128120001-abcdef"}]}, {"StackName": STACK_ID})
+        code = status.status(stubbed(cfn), "tiny-dev", drift=False, events=10, say=lines.append)
+        stubber.assert_no_pending_responses()
+    assert (code, lines) == (1, ["tiny-dev: not deployed (a change set is waiting: fbc-20261128120001-abcdef)"])
 
 
 def test_status_reports_drift(cfn: Any) -> None:

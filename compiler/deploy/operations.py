@@ -205,7 +205,7 @@ def apply(aws: Aws, target: Target, *, given: dict[str, str], assume_yes: bool, 
     with _race(name):
         change_set, stack_id, has_changes, changes = _change_set(aws, target, stack, parameters, bucket, say)
         if not has_changes:
-            _abandon(cf, stack_id, change_set, created=stack is None)
+            _abandon(aws, stack_id, change_set, created=stack is None, say=say)
             say(f"{name}: no changes")
             return 0
         # Both verdicts count: the offline table's and the change set's (item 10 of issue 14).
@@ -221,10 +221,10 @@ def apply(aws: Aws, target: Target, *, given: dict[str, str], assume_yes: bool, 
         risky = diff.risky
         if risky and not assume_yes:
             if not interactive:
-                _abandon(cf, stack_id, change_set, created=stack is None)
+                _abandon(aws, stack_id, change_set, created=stack is None, say=say)
                 raise DeployError(f"this change {_why(risky)}: confirm on a terminal, or pass --yes")
             if not confirm("Deploy these changes?"):
-                _abandon(cf, stack_id, change_set, created=stack is None)
+                _abandon(aws, stack_id, change_set, created=stack is None, say=say)
                 say("not deployed")
                 return 1
         since, seen = _last_event_time(cf, stack_id)
@@ -249,11 +249,28 @@ def apply(aws: Aws, target: Target, *, given: dict[str, str], assume_yes: bool, 
     return 0
 
 
-def _abandon(cf: CloudFormation, name: str, change_set: str, *, created: bool) -> None:
-    """Drop an unexecuted change set, and the empty REVIEW_IN_PROGRESS stack a first one created."""
-    cf.delete_change_set(name, change_set)
-    if created:
-        cf.delete(name)
+def _abandon(aws: Aws, stack_id: str, change_set: str, *, created: bool, say: Say) -> None:
+    """Drop an unexecuted change set, and the empty REVIEW_IN_PROGRESS stack a first one created, unless another
+    run has a change set waiting on that stack by now: deleting it would take that run's change set along."""
+    aws.cloudformation.delete_change_set(stack_id, change_set)
+    if not created:
+        return
+    others = waiting_change_sets(aws, stack_id)
+    if others:
+        say(f"left the empty stack: another run's change set is waiting on it ({', '.join(others)})")
+        return
+    aws.cloudformation.delete(stack_id)
+
+
+def waiting_change_sets(aws: Aws, stack: str) -> list[str]:
+    """The names of the change sets on `stack` (a name or an ID), as CloudFormation lists them."""
+    try:
+        return [s["ChangeSetName"] for page in aws.pages(aws.client("cloudformation").list_change_sets, StackName=stack)
+                for s in page.get("Summaries", [])]
+    except ClientError as exc:
+        if "does not exist" in error_message(exc):
+            return []
+        raise
 
 
 def _why(reasons: list[str]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from .aws import Aws
-from .operations import Say
+from .operations import Say, waiting_change_sets
 
 
 def status(aws: Aws, name: str, *, drift: bool, events: int, say: Say) -> int:
@@ -13,6 +13,11 @@ def status(aws: Aws, name: str, *, drift: bool, events: int, say: Say) -> int:
     stack = cf.describe(name)
     if stack is None:
         say(f"{name}: not deployed")
+        return 1
+    if stack.status == "REVIEW_IN_PROGRESS":  # created for a change set that was never executed: nothing runs
+        waiting = waiting_change_sets(aws, stack.stack_id)
+        say(f"{name}: not deployed" + (f" (a change set is waiting: {', '.join(waiting)})" if waiting else
+                                       " (an empty stack from a change set never executed)"))
         return 1
     say(f"{name}: {stack.status}" + (f" ({stack.reason})" if stack.reason else ""))
     say(f"  termination protection: {'on' if stack.termination_protection else 'off'}")
