@@ -21,10 +21,11 @@ from typing import Any
 
 import boto3
 import pytest
+from sqlalchemy import update
 
 from conftest import fresh_postgres_url, json_server
 from flowbuilder.runtime import executions
-from flowbuilder.runtime.db.models import Workflow
+from flowbuilder.runtime.db.models import Execution, Workflow
 from flowbuilder.runtime.db.session import migrate, sessions
 
 
@@ -188,6 +189,12 @@ def worker_env(url: str, queue: dict[str, str], **extra: str) -> dict[str, str]:
 def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "flowbuilder.runtime.worker"], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def set_rows(factory: Any, ids: list[str], **values: Any) -> None:
+    """Set columns of executions directly (age them, finish them) to put a test where it needs to start."""
+    with factory.begin() as session:
+        session.execute(update(Execution).where(Execution.id.in_(ids)).values(**values))
 
 
 def utc(moment: datetime) -> datetime:

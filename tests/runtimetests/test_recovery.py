@@ -9,7 +9,7 @@ worker process takes to start on this machine and a little slack. The test plays
 (receive, delete, start one task per message). `pytest -s` prints the figures as a table.
 
 The sweeper's rules themselves (the derived queued-after, the once-mode cap at free slots, expired leases
-before a backlog) are checked first, without processes.
+before a backlog) are checked without processes in test_sweeper_rules.py.
 """
 
 from __future__ import annotations
@@ -26,15 +26,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from flowbuilder.runtime import executions
-from flowbuilder.runtime.config import Settings, default_visibility
 from flowbuilder.runtime.db.models import Execution, StepRun, now
 from flowbuilder.runtime.db.session import clock
 from flowbuilder.runtime.queue import Queue
 
-from .conftest import FarEnd, call_then_shape, queue_with_dead_letters, seed, sqs_client, wait_until, worker_env
+from .conftest import (
+    FarEnd,
+    call_then_shape,
+    queue_with_dead_letters,
+    seed,
+    set_rows,
+    sqs_client,
+    wait_until,
+    worker_env,
+)
 
 LEASE = 3.0  # FLOWBUILDER_LEASE_SECONDS (renewed every second)
 VISIBILITY = 3.0  # FLOWBUILDER_VISIBILITY_SECONDS (poll mode; extended every second)
@@ -72,112 +80,6 @@ def _record(path: str, url: str, measured: float, bound: float, formula: str) ->
     FIGURES.append(Figure(path, database, measured, bound, formula))
     print(f"\n{path} on {database}: {measured:.2f} s (bound {bound:.1f} s = {formula})")
     assert measured <= bound, f"{path}: recovered in {measured:.2f} s, over its bound of {bound:.1f} s ({formula})"
-
-
-# The rules, without processes ---------------------------------------------------------------------------------
-
-
-def test_queued_after_is_derived_from_what_delays_a_claim(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("FLOWBUILDER_SWEEP_QUEUED_AFTER", "FLOWBUILDER_WORKER_MODE", "FLOWBUILDER_VISIBILITY_SECONDS",
-                 "FLOWBUILDER_POLL_WAIT", "FLOWBUILDER_LEASE_SECONDS"):
-        monkeypatch.delenv(name, raising=False)
-    assert executions.queued_after() == timedelta(seconds=90 + 20)  # poll: visibility (1.5 leases) + poll wait
-    monkeypatch.setenv("FLOWBUILDER_VISIBILITY_SECONDS", "90")
-    monkeypatch.setenv("FLOWBUILDER_POLL_WAIT", "5")
-    assert executions.queued_after() == timedelta(seconds=95)
-    monkeypatch.setenv("FLOWBUILDER_WORKER_MODE", "once")
-    assert executions.queued_after() == executions.TASK_START_UP == timedelta(seconds=120)  # not the worker timeout
-    monkeypatch.setenv("FLOWBUILDER_WORKER_TIMEOUT", "3600")
-    assert executions.queued_after() == timedelta(seconds=120)
-    monkeypatch.setenv("FLOWBUILDER_SWEEP_QUEUED_AFTER", "900")  # the explicit override wins
-    assert executions.queued_after() == timedelta(seconds=900)
-
-
-@pytest.mark.parametrize(("lease", "raw", "expected"), [(None, None, 90), ("60", "1", 3), ("60", "45", 45),
-                                                       ("3", None, 60), ("100", None, 150), ("100", "70", 70)])
-def test_visibility_outlasts_the_lease_unless_set(lease: str | None, raw: str | None, expected: int,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """By default a killed poll worker's message comes back only after its lease expired (1.5 leases, at least a
-    minute), so the worker that receives it takes the execution over instead of finding it busy; the sweeper's
-    queued-after reads the same Settings as the workers."""
-    for name, value in (("FLOWBUILDER_LEASE_SECONDS", lease), ("FLOWBUILDER_VISIBILITY_SECONDS", raw)):
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-    settings = Settings.from_env()
-    assert settings.visibility_seconds == expected
-    assert raw is not None or 2 * settings.visibility_seconds / 3 >= settings.lease_seconds
-    assert default_visibility(settings.lease_seconds) >= 1.5 * settings.lease_seconds
-
-
-class Outbox:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def send(self, execution_id: str) -> None:
-        self.sent.append(execution_id)
-
-
-def _age(factory: Any, ids: list[str], **values: Any) -> None:
-    with factory.begin() as session:
-        session.execute(update(Execution).where(Execution.id.in_(ids)).values(**values))
-
-
-def test_once_mode_sends_unclaimed_executions_only_into_free_slots(database_url: str,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """At the running limit a task started for an unclaimed execution is refused, and the holders claim it when
-    they are done: the sweeper sends no more unclaimed executions than there are free slots, oldest first, and
-    always sends an expired lease."""
-    monkeypatch.setenv("FLOWBUILDER_WORKER_MODE", "once")
-    monkeypatch.setenv("FLOWBUILDER_WORKER_MAX_RUNNING", "3")
-    monkeypatch.delenv("FLOWBUILDER_SWEEP_QUEUED_AFTER", raising=False)
-    factory, ids = seed(database_url, call_then_shape("http://127.0.0.1:9/"), 8)
-    holders, dead, waiting = ids[:2], ids[2], ids[3:]
-    long_ago = now() - timedelta(hours=1)
-    _age(factory, holders, state="running", lease_owner="alive", lease_expires_at=now() + timedelta(minutes=5))
-    _age(factory, [dead], state="running", lease_owner="dead", lease_expires_at=now() - timedelta(seconds=5))
-    for position, execution_id in enumerate(waiting):  # sent long ago, in this order, never claimed
-        _age(factory, [execution_id], enqueued_at=long_ago, created_at=long_ago + timedelta(seconds=position))
-    outbox = Outbox()
-    sent = executions.sweep(factory, outbox)  # type: ignore[arg-type]
-    assert sorted(sent) == sorted([dead, waiting[0]])  # 3 - 2 live leases = 1 free slot, and the expired lease
-    _age(factory, holders, lease_expires_at=now() - timedelta(seconds=1))  # the holders died too
-    sent = executions.sweep(factory, outbox)  # type: ignore[arg-type]
-    assert sorted(sent) == sorted([*holders, *waiting[1:4]])  # every lease expired: 3 free slots
-    monkeypatch.setenv("FLOWBUILDER_WORKER_MAX_RUNNING", "0")  # no limit: every unclaimed one
-    _age(factory, waiting, enqueued_at=long_ago)
-    assert sorted(executions.sweep(factory, outbox)) == sorted(waiting)  # type: ignore[arg-type]
-
-
-def test_expired_leases_are_sent_before_a_backlog_of_unclaimed_executions(database_url: str,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("FLOWBUILDER_WORKER_MODE", raising=False)
-    monkeypatch.delenv("FLOWBUILDER_SWEEP_QUEUED_AFTER", raising=False)
-    factory, ids = seed(database_url, call_then_shape("http://127.0.0.1:9/"), 6)
-    backlog, (expired, unsent) = ids[:4], ids[4:]
-    long_ago = now() - timedelta(hours=1)
-    _age(factory, backlog, enqueued_at=long_ago, created_at=long_ago)  # older than the other two
-    _age(factory, [expired], state="running", lease_owner="dead", lease_expires_at=now() - timedelta(seconds=1),
-         enqueued_at=now())
-    _age(factory, [unsent], created_at=now() - timedelta(minutes=5))
-    sent = executions.sweep(factory, Outbox(), limit=2)  # type: ignore[arg-type]
-    assert {expired, unsent} <= set(sent) and len(sent) == 4  # one limit, oldest first, would send the backlog only
-    with factory() as session:
-        assert session.scalar(select(func.count()).where(Execution.enqueued_at == long_ago)) == 2  # next sweep
-
-
-def test_send_times_are_the_databases_clock(database_url: str) -> None:
-    factory, (execution_id,) = seed(database_url, call_then_shape("http://127.0.0.1:9/"), 1)
-    with factory() as session:
-        before = clock(session)
-    assert executions.enqueue(factory, Outbox(), execution_id)  # type: ignore[arg-type]
-    with factory() as session:
-        after = clock(session)
-        row = session.get(Execution, execution_id)
-        assert row is not None and row.enqueued_at is not None
-        stored = row.enqueued_at if row.enqueued_at.tzinfo else row.enqueued_at.replace(tzinfo=before.tzinfo)
-    assert before <= stored <= after
 
 
 # The paths, measured -------------------------------------------------------------------------------------------
@@ -318,7 +220,7 @@ def _poll_workers(rig: Rig, count: int) -> None:
     for _ in range(count):
         rig.start(env, "poll")
     warm, spare = rig.ids[:count], rig.ids[count:2]
-    _age(rig.factory, spare, state="succeeded")
+    set_rows(rig.factory, spare, state="succeeded")
     for execution_id in warm:
         executions.enqueue(rig.factory, rig.queue, execution_id)
     wait_until(lambda: rig.far_end.in_flight() == count, 120, "every worker serving")
@@ -345,7 +247,7 @@ def test_api_crash_between_commit_and_send(rig: Rig) -> None:
     """The API committed the execution and died before its conditional UPDATE: never sent; the sweeper sends it
     UNSENT_GRACE after it was recorded."""
     _poll_workers(rig, 1)
-    _age(rig.factory, [rig.subject], created_at=now())  # recorded now; the crash follows
+    set_rows(rig.factory, [rig.subject], created_at=now())  # recorded now; the crash follows
     recorded = time.monotonic()
     rig.sweeper()
     measured = _since(recorded, rig.claimed(1), "claim")
@@ -431,7 +333,7 @@ def test_poll_worker_stopped_by_sigterm(rig: Rig) -> None:
 def _once_mode(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOWBUILDER_WORKER_MODE", "once")
     monkeypatch.setenv("FLOWBUILDER_SWEEP_QUEUED_AFTER", f"{QUEUED_AFTER_ONCE:g}")
-    _age(rig.factory, rig.ids[:2], state="succeeded")  # no warm-up: each task is new
+    set_rows(rig.factory, rig.ids[:2], state="succeeded")  # no warm-up: each task is new
     rig.pipe()
 
 
