@@ -19,8 +19,9 @@ import click
 
 from . import common
 from .common import EXIT_INTERNAL, Stopped, broken_pipe, install_signal_handlers, json_error, report, stopped
-from .deploy_verbs import apply, bootstrap, destroy, diff, status
+from .deploy_verbs import apply, bootstrap, destroy, diff
 from .local_verbs import explain, schedules
+from .operate_verbs import logs, run, secret, status
 from .spec_verbs import build, cost, graph, init, schema, up, validate
 
 
@@ -55,7 +56,7 @@ def cli() -> None:
 
 
 for _verb in (validate, build, up, cost, graph, schema, init, diff, apply, destroy, status, bootstrap, schedules,
-              explain):
+              explain, logs, run, secret):
     cli.add_command(_verb)
 
 

@@ -1,4 +1,4 @@
-"""The verbs that work on a stack in AWS: diff, apply, destroy, status, bootstrap."""
+"""The verbs that work on a stack in AWS: diff, apply, destroy, bootstrap (status: operate_verbs)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..spec import App
 
 _STACK_NAME = click.option("--stack-name", help="CloudFormation stack name (default <app>-<env>).")
-# Which stack destroy and status act on.
+# Which stack destroy acts on.
 STACK_OPTIONS = options(spec_options(profile=False), _STACK_NAME)
 # What apply and diff send: the spec, its stack, and the template's parameters, images and bucket.
 DEPLOY_OPTIONS = options(
@@ -235,23 +235,6 @@ def destroy(spec_file: str, environment: str, stack_name: str | None, assume_yes
         code = run(_aws(region), name, prod=environment == "prod", assume_yes=assume_yes, typed_name=confirm_stack,
                    disable_protection=disable_protection, interactive=_interactive(), say=click.echo,
                    confirm=_confirm, prompt=_prompt)
-    sys.exit(code)
-
-
-@click.command()
-@STACK_OPTIONS
-@click.option("--drift", is_flag=True, help="Also detect drift from the template (takes a while).")
-@click.option("--events", default=10, show_default=True, type=click.IntRange(min=1),
-              help="How many recent events to show.")
-@deadline_option("10m")
-def status(spec_file: str, environment: str, stack_name: str | None, drift: bool, events: int,
-           deadline: Deadline) -> None:
-    """Stack state, outputs, last events, and drift if asked. Exit 1 when not deployed."""
-    from ..deploy.status import status as run
-
-    with within(deadline), reported():
-        name, region = _stack(spec_file, environment, stack_name)
-        code = run(_aws(region), name, drift=drift, events=events, say=click.echo)
     sys.exit(code)
 
 
