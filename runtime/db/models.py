@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -18,6 +18,26 @@ STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+class Timestamp(TypeDecorator[datetime]):
+    """A moment in UTC, aware in Python on every database. PostgreSQL stores timestamptz and hands back its
+    session's zone; SQLite stores text without an offset (in UTC: everything written passes through here) and
+    hands back a naive datetime, which the API would then return without an offset. Same column DDL as
+    DateTime(timezone=True): no migration."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else _utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else _utc(value)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def new_id() -> str:
@@ -35,8 +55,8 @@ class Workflow(Base):
     name: Mapped[str] = mapped_column(String(128), unique=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     definition: Mapped[dict[str, Any]] = mapped_column(Json)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=now)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=now, onupdate=now)
 
     # Optimistic versioning: every UPDATE is "... WHERE version = <the version read>" and sets the next one, so
     # of two concurrent edits of the same version one wins and the other fails (StaleDataError), none is lost.
@@ -57,14 +77,14 @@ class Execution(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(Timestamp(), nullable=True, index=True)
     # Unique: a retried POST or a re-delivered schedule creates nothing twice.
     idempotency_key: Mapped[str | None] = mapped_column(String(256), unique=True, nullable=True)
     # SHA-256 of the request the key was first used with: the same key with another body is refused.
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
+    enqueued_at: Mapped[datetime | None] = mapped_column(Timestamp(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=now)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=now, onupdate=now)
 
 
 class StepRun(Base):
@@ -79,4 +99,4 @@ class StepRun(Base):
     output: Mapped[Any] = mapped_column(Json, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    finished_at: Mapped[datetime] = mapped_column(Timestamp(), default=now)
