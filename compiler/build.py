@@ -10,12 +10,13 @@ from typing import Literal
 
 import yaml
 
+from . import load
 from .diagnostics import Diagnostic, Invalid
 from .emit import MAX_INLINE_BYTES, Built, Manifest, emit
 from .files import write_atomic
 from .plan import Plan, make_plan
-from .profiles import resolve
-from .validate import validate_file
+from .profiles import choose, resolve
+from .validate import validate_document
 
 Format = Literal["json", "yaml"]
 
@@ -87,21 +88,23 @@ class Compiled:
         return "\n".join(lines)
 
 
-def _planned(spec_file: str | Path, profile_ref: str, environment: str) -> tuple[Plan, list[Diagnostic]]:
-    profile = resolve(profile_ref, environment)
-    result = validate_file(spec_file, environment=environment, profile=profile)
+def _planned(spec_file: str | Path, profile_ref: str | None, environment: str) -> tuple[Plan, list[Diagnostic]]:
+    doc = load.load_file(spec_file)
+    ref = profile_ref or choose(doc.data, environment, None, Path(spec_file).parent).ref
+    profile = resolve(ref, environment)
+    result = validate_document(doc, environment=environment, profile=profile)
     if not result.valid or result.app is None:
         raise Invalid(result.diagnostics)
     return make_plan(result.app, profile, environment), result.diagnostics
 
 
-def plan_spec(spec_file: str | Path, profile_ref: str, environment: str) -> Plan:
-    """load -> validate -> resolve profile -> plan. Raises Invalid (located diagnostics) or ValueError
-    (usage: unknown profile)."""
+def plan_spec(spec_file: str | Path, profile_ref: str | None, environment: str) -> Plan:
+    """load -> validate -> resolve profile -> plan. `profile_ref` None: the spec's (choose_profile). Raises
+    Invalid (located diagnostics) or ValueError (usage: unknown profile)."""
     return _planned(spec_file, profile_ref, environment)[0]
 
 
-def compile_spec(spec_file: str | Path, profile_ref: str, environment: str) -> Compiled:
+def compile_spec(spec_file: str | Path, profile_ref: str | None, environment: str) -> Compiled:
     """plan_spec, then emit; the spec's warnings travel with the result. Also raises LimitError."""
     plan, warnings = _planned(spec_file, profile_ref, environment)
     return Compiled(plan, emit(plan), tuple(warnings))

@@ -154,3 +154,47 @@ def resolve(ref: str, environment: str | None = None) -> ResolvedProfile:
         if name == environment:
             chosen = spec
     return ResolvedProfile(profile.metadata.name, environment, chosen, tuple(sorted(profile.environments)))
+
+
+DEFAULT = "standard"  # the profile of a spec that names none
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Which profile a verb uses, and why: the one place that decides (every verb asks `choose`)."""
+
+    ref: str  # a built-in name or a path
+    source: str  # "--profile", "spec.environments.<env>.profile", "spec.profile" or "default"
+    note: str = ""  # one line for stderr when --profile overrides what the spec says
+
+
+def choose(data: Any, environment: str | None, override: str | None, spec_dir: FsPath | None = None) -> Choice:
+    """The profile for `environment`: --profile, else the spec's environment's `profile`, else `spec.profile`,
+    else standard. `data` is the spec as loaded (it may be invalid: validation says so later); a path in the
+    spec is relative to the spec's directory."""
+    spec = data.get("spec") if isinstance(data, dict) else None
+    spec = spec if isinstance(spec, dict) else {}
+    environments = spec.get("environments")
+    overlay = environments.get(environment) if isinstance(environments, dict) and environment else None
+    named = [(overlay.get("profile") if isinstance(overlay, dict) else None,
+              f"spec.environments.{environment}.profile"), (spec.get("profile"), "spec.profile")]
+    said = next(((value, where) for value, where in named if isinstance(value, str) and value), None)
+    if override:
+        if said is None or said[0] == override:
+            return Choice(override, "--profile")
+        return Choice(override, "--profile", f"--profile {override} overrides {said[1]} ({said[0]})")
+    if said is None:
+        return Choice(DEFAULT, "default")
+    value, where = said
+    if value in _builtin():
+        return Choice(value, where)
+    path = FsPath(value) if spec_dir is None or FsPath(value).is_absolute() else spec_dir / value
+    if not path.is_file():
+        raise ValueError(f"{where}: unknown profile {value!r}: use one of {', '.join(_builtin())} or a path to a "
+                         f"file (relative to the spec)")
+    return Choice(str(path), where)
+
+
+def choose_profile(spec_file: str | FsPath, environment: str | None, override: str | None) -> Choice:
+    """`choose` for a spec file (read here; its own errors are validation's to report)."""
+    return choose(load.load_file(spec_file).data, environment, override, FsPath(spec_file).parent)

@@ -317,8 +317,18 @@ else:
                               {"storage": Database})
 
 
+ProfileRef = Annotated[str, Field(
+    min_length=1, max_length=1024, pattern=r"^\S+$",
+    description="How the application becomes AWS resources: a built-in profile (standard, ultra) or a path to a "
+                "profile file, relative to this spec. `--profile` overrides it (and says so).",
+    examples=["standard", "ultra"])]
+
+
 class Environment(Model):
     """Per-environment overrides, deep-merged over the base spec (maps merge, lists replace)."""
+
+    profile: ProfileRef | None = Field(None, description="The profile of this environment, over spec.profile "
+                                                          "(e.g. ultra for dev, standard for prod).")
 
     services: dict[Name, ServiceOverlay] = Field(default_factory=dict, description="Service overrides by name.")
     queues: dict[Name, QueueOverlay] = Field(default_factory=dict, description="Queue overrides by name.")
@@ -333,6 +343,8 @@ class AppSpec(Model):
     """What the application is made of."""
 
     region: Region = Field(description="AWS region to deploy to.", examples=["us-east-1", "eu-central-1"])
+    profile: ProfileRef | None = Field(None, description="The profile of every environment that names none "
+                                                         "(default: standard). A built-in name or a path.")
     runtime: Runtime = Field(description="The Flow Builder runtime image that roles run.")
     database: Database = Field(default_factory=Database, description="The PostgreSQL database.")
     queues: dict[Name, Queue] = Field(default_factory=dict, description="SQS queues by name.")

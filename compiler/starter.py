@@ -16,6 +16,9 @@ metadata:
   name: {name}
 spec:
   region: {region}
+  # How the spec becomes AWS resources: standard (RDS, load balancer, private subnets) for every environment
+  # but dev, which runs ultra (nothing billed while idle; your PostgreSQL URL in SSM). --profile overrides.
+  profile: standard
   runtime:
     image: {account}.dkr.ecr.{region}.amazonaws.com/{name}-runtime:0.1.0
     secrets:
@@ -46,6 +49,8 @@ spec:
       scaling: {{max: 4}}
   schedules: {{}}
   environments:
+    dev:
+      profile: ultra
     prod:
       services:
         api: {{scaling: {{min: 2, max: 4}}}}

@@ -265,20 +265,60 @@ def options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
+class BadEnvironment(click.ClickException):
+    """--env that is not a name: a usage error (exit 2), said as fbc says its errors."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"fbc: {self.format_message()}", err=True)
+
+
+def check_environment(name: str) -> None:
+    """validate's rule for --env (the spec's environments are names): one rule for every verb."""
+    import re
+
+    from ..scalars import NAME_PATTERN
+
+    if not re.match(NAME_PATTERN, name):
+        raise BadEnvironment(f"--env {name!r} is not a valid environment name (lowercase letters, digits, '-')")
+
+
+def _environment_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        check_environment(value)
+    return value
+
+
+def chosen_profile(spec_file: str, environment: str | None, override: str | None) -> str:
+    """The profile a verb uses (build.choose_profile: --profile, the spec's environment's, spec.profile,
+    standard); when --profile overrides what the spec says, one line on stderr says so."""
+    from ..profiles import choose_profile
+
+    choice = choose_profile(spec_file, environment, override)
+    if choice.note:
+        click.echo(f"fbc: {choice.note}", err=True)
+    return choice.ref
+
+
 def spec_options(*, profile: bool = True, env: bool = True, optional: bool = False) -> Callable[[F], F]:
-    """-f/--file, --profile and --env, the same for every verb that reads a spec. `optional` (validate): no
-    default profile or environment; without them validate checks the base spec and every environment."""
+    """-f/--file, --profile and --env, the same for every verb that reads a spec; --env follows validate's rule
+    for names in every verb. --profile has no default: the spec's profile is the default (chosen_profile).
+    `optional` (validate): no default environment; without one validate checks the base spec and every
+    environment."""
     chosen: list[Callable[[F], F]] = [
         click.option("-f", "--file", "spec_file", default="flowbuilder.yaml", show_default=True,
                      type=click.Path(dir_okay=False), help="The spec.")]
     if profile:
         chosen.append(click.option(
-            "--profile", default=None if optional else "standard", show_default=not optional,
-            metavar="|".join((*BUILTIN, "PATH")), help=("Also run the checks this profile implies." if optional else
-                                                 "How the spec becomes AWS resources.")))
+            "--profile", default=None, metavar="|".join((*BUILTIN, "PATH")),
+            help=("Also run the checks this profile implies (default: the spec's profile)." if optional else
+                  "How the spec becomes AWS resources, over the spec's own choice (spec.environments.<env>."
+                  "profile, then spec.profile, then standard).")))
     if env:
         chosen.append(click.option(
             "--env", "environment", default=None if optional else "dev", show_default=not optional, metavar="NAME",
+            callback=_environment_option,
             help=("Validate the spec as merged for this environment (default: base and every environment)."
                   if optional else "Environment: selects the spec's and the profile's overlays; the stack is "
                                    "<app>-<env>.")))

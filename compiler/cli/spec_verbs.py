@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import EXIT_INVALID, machine_readable, reported, spec_options, write_output
+from .common import EXIT_INVALID, chosen_profile, machine_readable, reported, spec_options, write_output
 
 
 @click.command()
@@ -16,21 +16,18 @@ from .common import EXIT_INVALID, machine_readable, reported, spec_options, writ
               show_default=True, help="text for people, github for Actions annotations, json for tools.")
 def validate(spec_file: str, environment: str | None, profile: str | None, fmt: str) -> None:
     """Check flowbuilder.yaml and print every problem, one line each, sorted by position."""
-    import re
-
     from ..diagnostics import FORMATTERS, Invalid
-    from ..profiles import resolve
-    from ..scalars import NAME_PATTERN
+    from ..profiles import choose_profile, resolve
     from ..validate import validate_file
 
     machine_readable(fmt == "json")
     with reported():
-        if environment is not None and not re.match(NAME_PATTERN, environment):
-            raise ValueError(f"--env {environment!r} is not a valid environment name (lowercase letters, digits, "
-                             f"'-')")
+        # The spec's profile when it names one (for --env: that environment's); none: the profile-free checks.
+        choice = choose_profile(spec_file, environment, profile)
+        ref = None if choice.source == "default" else chosen_profile(spec_file, environment, profile)
         try:
             result = validate_file(spec_file, environment=environment,
-                                   profile=resolve(profile, environment) if profile else None)
+                                   profile=resolve(ref, environment) if ref else None)
             diagnostics, valid = result.diagnostics, result.valid
         except Invalid as exc:  # here the spec's errors are the answer, not a failure
             diagnostics, valid = exc.diagnostics, False
@@ -51,13 +48,13 @@ def validate(spec_file: str, environment: str | None, profile: str | None, fmt: 
               help="Directory for <stack>.template.<format> and <stack>.parameters.json.")
 @click.option("--format", "fmt", type=click.Choice(["json", "yaml"]), default="json", show_default=True,
               help="Template format.")
-def build(spec_file: str, profile: str, environment: str, out_dir: str, fmt: str) -> None:
+def build(spec_file: str, profile: str | None, environment: str, out_dir: str, fmt: str) -> None:
     """Compile flowbuilder.yaml into a CloudFormation template and a parameters file."""
     from ..build import compile_spec, write
     from ..diagnostics import format_text
 
     with reported(spec_file, "not built"):
-        compiled = compile_spec(spec_file, profile, environment)
+        compiled = compile_spec(spec_file, chosen_profile(spec_file, environment, profile), environment)
         paths = write(compiled, out_dir, fmt)  # type: ignore[arg-type]
     if compiled.warnings:
         click.echo(format_text(compiled.warnings), err=True)
@@ -75,7 +72,7 @@ def build(spec_file: str, profile: str, environment: str, out_dir: str, fmt: str
               help="Port of the API on 127.0.0.1 (further API services take the next ones; 0: any free port).")
 @click.option("--smoke", is_flag=True,
               help="Start everything, run one sample workflow through queue and worker, print it, stop.")
-def up(spec_file: str, profile: str, environment: str, database_url: str | None, port: int, smoke: bool) -> None:
+def up(spec_file: str, profile: str | None, environment: str, database_url: str | None, port: int, smoke: bool) -> None:
     """Run the application on this machine: queues, database, API, workers, schedules. The profile decides
     the workers: a scaled poll pool (standard) or one process per message (ultra)."""
     import signal
@@ -87,7 +84,7 @@ def up(spec_file: str, profile: str, environment: str, database_url: str | None,
     from ..local.up import up as run_up
 
     with reported(spec_file, "not started"):
-        plan = plan_spec(spec_file, profile, environment)
+        plan = plan_spec(spec_file, chosen_profile(spec_file, environment, profile), environment)
         stop = threading.Event()
         for number in (signal.SIGINT, signal.SIGTERM):
             signal.signal(number, lambda *_: stop.set())
@@ -107,7 +104,7 @@ def up(spec_file: str, profile: str, environment: str, database_url: str | None,
               help="Fargate Spot's discount to on-demand (default: the price file's, 0.70).")
 @click.option("--prices-region", metavar="REGION", help="Price with another region's list prices.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def cost(spec_file: str, profile: str, environment: str, compare: str | None, executions_per_month: int,
+def cost(spec_file: str, profile: str | None, environment: str, compare: str | None, executions_per_month: int,
          avg_duration: str, requests_per_month: int, spot_discount: float | None, prices_region: str | None,
          fmt: str) -> None:
     """Estimate what a deployment costs a month: idle and usage, at list price and after AWS's free tier."""
@@ -128,7 +125,9 @@ def cost(spec_file: str, profile: str, environment: str, compare: str | None, ex
         usage = Usage(executions_per_month, duration, requests_per_month,
                       book.fargate_spot_discount if spot_discount is None else spot_discount)
         estimates = []
-        for name in [p.strip() for p in compare.split(",") if p.strip()] if compare else [profile]:
+        chosen = [p.strip() for p in compare.split(",") if p.strip()] if compare else [
+            chosen_profile(spec_file, environment, profile)]
+        for name in chosen:
             compiled = compile_spec(spec_file, name, environment)
             estimates.append(estimate(compiled, Prices(book, prices_region or compiled.plan.region), usage))
     if fmt == "json":
@@ -144,14 +143,15 @@ def cost(spec_file: str, profile: str, environment: str, compare: str | None, ex
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg"]), default="mermaid", show_default=True,
               help="mermaid renders in GitHub Markdown; svg runs Graphviz's dot.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
-def graph(spec_file: str, profile: str, environment: str, fmt: str, output: str | None) -> None:
+def graph(spec_file: str, profile: str | None, environment: str, fmt: str, output: str | None) -> None:
     """Draw the compiled architecture: clients, ingress, services, queues, pipes, schedules, database."""
     from ..build import compile_spec
     from ..diagram.model import build as build_diagram
     from ..diagram.render import RENDERERS
 
     with reported(spec_file, "not drawn"):
-        rendered = RENDERERS[fmt](build_diagram(compile_spec(spec_file, profile, environment)))
+        compiled = compile_spec(spec_file, chosen_profile(spec_file, environment, profile), environment)
+        rendered = RENDERERS[fmt](build_diagram(compiled))
         if output:
             write_output(output, rendered)
     if output:

@@ -1,0 +1,100 @@
+"""Issue 15: the profile belongs to the spec. spec.environments.<env>.profile, then spec.profile, then standard;
+--profile overrides and says so in one line on stderr. Every verb that compiles follows it (build, cost, graph,
+up, diff, apply), and --env follows validate's rule for names in every verb (issue 14's follow-up)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_fbc
+from flowbuilder.compiler.build import plan_spec
+from flowbuilder.compiler.profiles import choose
+
+MINIMAL = (REPO / "tests" / "specs" / "minimal.yaml").read_text("utf-8")
+
+
+def spec(tmp_path: Path, base: str | None, dev: str | None = None) -> str:
+    text = MINIMAL.replace("  region: eu-west-1\n", "  region: eu-west-1\n" + (f"  profile: {base}\n" if base else ""))
+    if dev:
+        text += f"  environments:\n    dev: {{profile: {dev}}}\n"
+    path = tmp_path / "flowbuilder.yaml"
+    path.write_text(text, "utf-8")
+    return str(path)
+
+
+def built(tmp_path: Path, *args: str) -> tuple[str, str]:
+    """(the summary's first line, stderr) of fbc build."""
+    result = run_fbc("build", *args, "-o", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    return result.stdout.splitlines()[0], result.stderr
+
+
+def test_the_spec_chooses_per_environment_then_base_then_standard(tmp_path: Path) -> None:
+    assert choose({}, "dev", None).ref == "standard"
+    data = {"spec": {"profile": "ultra", "environments": {"prod": {"profile": "standard"}}}}
+    assert (choose(data, "dev", None).ref, choose(data, "dev", None).source) == ("ultra", "spec.profile")
+    assert choose(data, "prod", None).source == "spec.environments.prod.profile"
+    assert choose("not a mapping", "dev", None).ref == "standard"  # an invalid spec: validation says so later
+
+    path = spec(tmp_path, "standard", dev="ultra")
+    assert built(tmp_path, "-f", path) == ("tiny-dev: 23 resources, 6 parameters, 2 outputs (ultra profile, dev)", "")
+    first, said = built(tmp_path, "-f", path, "--env", "prod")
+    assert "(standard profile, prod)" in first and said == ""
+    assert plan_spec(path, None, "staging").profile == "standard"
+
+
+def test_profile_flag_overrides_and_says_so(tmp_path: Path) -> None:
+    path = spec(tmp_path, "ultra")
+    first, said = built(tmp_path, "-f", path, "--profile", "standard")
+    assert "(standard profile, dev)" in first
+    assert said == "fbc: --profile standard overrides spec.profile (ultra)\n"
+    assert built(tmp_path, "-f", path, "--profile", "ultra")[1] == ""  # the same choice: nothing to say
+    assert built(tmp_path, "-f", spec(tmp_path, None), "--profile", "ultra")[1] == ""  # the spec names none
+
+
+@pytest.mark.parametrize("verb", [["cost", "--prices-region", "us-east-1", "--format", "json"], ["graph"]])
+def test_cost_and_graph_follow_the_spec(tmp_path: Path, verb: list[str]) -> None:
+    result = run_fbc(verb[0], "-f", spec(tmp_path, "ultra"), *verb[1:])
+    assert result.exit_code == 0, result.output
+    if verb[0] == "cost":
+        assert json.loads(result.stdout)["profile"] == "ultra"
+    else:
+        assert "title: tiny-dev (ultra profile)" in result.stdout
+
+
+def test_a_profile_file_is_relative_to_the_spec_and_an_unknown_one_is_named(tmp_path: Path) -> None:
+    (tmp_path / "cheap.yaml").write_text(
+        "apiVersion: flowbuilder.dev/v1alpha1\nkind: Profile\nmetadata: {name: cheap}\nextends: ultra\n"
+        "spec: {monitoring: {logRetentionDays: 3}}\n", "utf-8")
+    path = spec(tmp_path, "cheap.yaml")
+    assert "(cheap profile, dev)" in run_fbc("build", "-f", path, "-o", str(tmp_path / "out")).stdout
+    unknown = run_fbc("build", "-f", spec(tmp_path, "ultar"), "-o", str(tmp_path / "out"))
+    assert (unknown.exit_code, unknown.stderr) == (2, "fbc: spec.profile: unknown profile 'ultar': use one of "
+                                                      "standard, ultra or a path to a file (relative to the spec)\n")
+
+
+def test_the_schema_knows_profile(tmp_path: Path) -> None:
+    schema = json.loads((REPO / "schema" / "flowbuilder.schema.json").read_text("utf-8"))
+    assert "profile" in schema["definitions"]["AppSpec"]["properties"]
+    assert "profile" in schema["definitions"]["Environment"]["properties"]
+    bad = run_fbc("validate", "-f", spec(tmp_path, "3"))  # not a name: the model says so, located
+    assert bad.exit_code == 1 and "spec.profile" in bad.stdout
+
+
+def test_init_runs_dev_on_ultra_and_the_rest_on_standard(tmp_path: Path) -> None:
+    assert run_fbc("init", "--name", "demo", str(tmp_path)).exit_code == 0
+    path = str(tmp_path / "flowbuilder.yaml")
+    assert "(ultra profile, dev)" in built(tmp_path, "-f", path)[0]
+    assert "(standard profile, prod)" in built(tmp_path, "-f", path, "--env", "prod")[0]
+    assert "(standard profile, staging)" in built(tmp_path, "-f", path, "--env", "staging")[0]
+
+
+@pytest.mark.parametrize("verb", [["build"], ["cost"], ["up", "--smoke"], ["graph"], ["validate"], ["diff"],
+                                  ["status"]])
+def test_every_verb_refuses_a_bad_environment_name_alike(verb: list[str]) -> None:
+    result = run_fbc(*verb, "-f", str(REPO / "tests" / "specs" / "minimal.yaml"), "--env", "Bad_Env")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2, "", "fbc: --env 'Bad_Env' is not a valid environment name (lowercase letters, digits, '-')\n")
