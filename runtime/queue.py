@@ -1,11 +1,13 @@
-"""The executions queue: SQS through boto3 (AWS_ENDPOINT_URL points it at a local endpoint)."""
+"""The executions queue: SQS through boto3 (AWS_ENDPOINT_URL points it at a local endpoint).
+
+The client is made on first use, and boto3 imported then: a Lambda answering /healthz, a sweep with nothing to
+send or a once-mode task whose execution finishes never pay for them (boto3's import and a client's creation,
+which reads botocore's endpoint and service models, are about 0.1 s each)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-import boto3
 
 
 @dataclass(frozen=True)
@@ -18,7 +20,15 @@ class Message:
 class Queue:
     def __init__(self, url: str, client: Any = None) -> None:
         self.url = url
-        self.sqs = client or boto3.client("sqs")
+        self._sqs = client
+
+    @property
+    def sqs(self) -> Any:
+        if self._sqs is None:  # boto3's clients are thread-safe; two threads racing here make two, one is kept
+            import boto3
+
+            self._sqs = boto3.client("sqs")
+        return self._sqs
 
     def send(self, execution_id: str) -> None:
         self.sqs.send_message(QueueUrl=self.url, MessageBody=execution_id)

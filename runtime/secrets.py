@@ -12,8 +12,6 @@ import json
 import logging
 import threading
 
-import boto3
-
 from .contract import SECRET_REF_PREFIX
 
 __all__ = ["SECRET_REF_PREFIX", "DatabaseCredentials", "read_reference"]
@@ -23,6 +21,8 @@ log = logging.getLogger("flowbuilder.secrets")
 
 def read_reference(reference: str, source: str | None = None) -> str:
     """The value behind an SSM parameter name or ARN, or a Secrets Manager ARN (with an optional JSON key)."""
+    import boto3  # here, not at the module's import: most processes read no secret
+
     if source == "ssm" or (source is None and (reference.startswith("/") or ":ssm:" in reference)):
         name = reference.split(":parameter", 1)[1] if reference.startswith("arn:") else reference
         return str(boto3.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"])
@@ -62,6 +62,8 @@ class DatabaseCredentials:
             return self._current
 
     def _fetch(self) -> tuple[str, str]:
+        import boto3
+
         value = boto3.client("secretsmanager").get_secret_value(SecretId=self.secret_arn)["SecretString"]
         secret = json.loads(value)
         self.reads += 1
