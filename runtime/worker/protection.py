@@ -20,8 +20,6 @@ import threading
 import time
 from collections.abc import Callable
 
-import httpx
-
 log = logging.getLogger("flowbuilder.worker.protection")
 
 MARGIN_SECONDS = 60  # beyond the worker timeout: releasing and committing the outcome
@@ -75,6 +73,8 @@ class ScaleInProtection:
         body: dict[str, object] = {"ProtectionEnabled": enabled}
         if enabled:
             body["ExpiresInMinutes"] = self.minutes
+        import httpx  # here, not at import: once mode (no ECS agent) never needs it
+
         started = self.clock()
         try:
             response = httpx.put(self.url, json=body, timeout=self.request_timeout)

@@ -14,10 +14,11 @@ import json
 import socket
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
+if TYPE_CHECKING:  # imported by the first HTTP step: a worker running only transforms never pays for httpx
+    import httpx
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -64,6 +65,8 @@ def call(method: str, url: str, *, headers: dict[str, str], body: Any, timeout: 
     """Make the request; retry on connection errors, 429 and 5xx; return the JSON (or text) body. With a
     `deadline` (time.monotonic()), no attempt, back-off or read runs past it: DeadlineExceeded instead. With
     `max_bytes`, a longer response body fails the step as soon as it passes the limit."""
+    import httpx
+
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
