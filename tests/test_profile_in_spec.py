@@ -16,11 +16,11 @@ from flowbuilder.compiler.profiles import choose
 MINIMAL = (REPO / "tests" / "specs" / "minimal.yaml").read_text("utf-8")
 
 
-def spec(tmp_path: Path, base: str | None, dev: str | None = None) -> str:
+def spec(tmp_path: Path, base: str | None, dev: str | None = None, name: str = "flowbuilder.yaml") -> str:
     text = MINIMAL.replace("  region: eu-west-1\n", "  region: eu-west-1\n" + (f"  profile: {base}\n" if base else ""))
     if dev:
         text += f"  environments:\n    dev: {{profile: {dev}}}\n"
-    path = tmp_path / "flowbuilder.yaml"
+    path = tmp_path / name
     path.write_text(text, "utf-8")
     return str(path)
 
@@ -98,3 +98,47 @@ def test_every_verb_refuses_a_bad_environment_name_alike(verb: list[str]) -> Non
     result = run_fbc(*verb, "-f", str(REPO / "tests" / "specs" / "minimal.yaml"), "--env", "Bad_Env")
     assert (result.exit_code, result.stdout, result.stderr) == (
         2, "", "fbc: --env 'Bad_Env' is not a valid environment name (lowercase letters, digits, '-')\n")
+
+
+# --- a deployed stack's profile (its `profile` tag): switching it is refused unless asked -------------------
+
+def test_switching_a_deployed_ultra_stack_to_standard_is_refused_unless_asked(moto_server: str,
+                                                                               tmp_path: Path) -> None:
+    from test_deploy import NETWORK, clean_moto, client, fbc
+
+    aws = clean_moto(moto_server, tmp_path)
+    path = spec(tmp_path, "ultra")
+    assert fbc(aws, "apply", "-f", path, *NETWORK, "--yes").returncode == 0
+    cfn = client(aws, "cloudformation")
+    tags = {t["Key"]: t["Value"] for t in cfn.describe_stacks(StackName="tiny-dev")["Stacks"][0]["Tags"]}
+    assert tags["profile"] == "ultra"
+    executed = cfn.list_change_sets(StackName="tiny-dev")["Summaries"]  # moto lists the executed one still
+
+    standard = spec(tmp_path, "standard", name="edited.yaml")  # the spec's profile edited
+    refused = fbc(aws, "apply", "-f", standard, "--yes")
+    assert refused.returncode == 1 and refused.stdout == ""
+    lines = refused.stderr.splitlines()
+    assert lines[0] == "switching tiny-dev from the ultra profile to standard:"
+    assert any(line.startswith("  removes or replaces ") and "WorkerPipe" in line for line in lines), lines
+    assert "to migrate by hand:" in lines
+    assert lines[-1] == ("fbc: tiny-dev runs the ultra profile; this would switch it to standard, deleting or "
+                         "replacing what is listed above: pass --change-profile to do so")
+    diff = fbc(aws, "diff", "-f", standard)
+    assert (diff.returncode, diff.stdout) == (2, "") and diff.stderr.splitlines()[-1] == lines[-1]
+    overridden = fbc(aws, "diff", "-f", path, "--profile", "standard")  # the same switch through --profile
+    assert overridden.returncode == 2
+    assert overridden.stderr.splitlines()[0] == "fbc: --profile standard overrides spec.profile (ultra)"
+
+    # Asked: the switch is listed and goes on to the change set, which CI without --yes refuses as risky
+    # (it removes resources); nothing is deployed and the stack keeps its profile.
+    asked = fbc(aws, "apply", "-f", standard, "--change-profile")
+    assert asked.returncode == 1
+    assert asked.stderr.startswith("switching tiny-dev from the ultra profile to standard:")
+    assert "Update tiny-dev:" in asked.stdout
+    assert asked.stderr.splitlines()[-1].endswith("confirm on a terminal, or pass --yes")
+    stack = cfn.describe_stacks(StackName="tiny-dev")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert {t["Key"]: t["Value"] for t in stack["Tags"]}["profile"] == "ultra"
+    assert cfn.list_change_sets(StackName="tiny-dev")["Summaries"] == executed  # the refused one is deleted
+    shown = fbc(aws, "diff", "-f", standard, "--change-profile")
+    assert shown.returncode == 1 and "- WorkerPipe" in shown.stdout, shown.stderr

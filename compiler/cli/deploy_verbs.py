@@ -11,6 +11,7 @@ import click
 from .common import (
     EXIT_USAGE,
     Deadline,
+    chosen_profile,
     deadline_option,
     machine_readable,
     options,
@@ -35,7 +36,9 @@ DEPLOY_OPTIONS = options(
                  help="A template parameter (repeatable), e.g. VpcId=vpc-0abc."),
     click.option("--image", "images", multiple=True, metavar="SERVICE=URI",
                  help="Image of a service (repeatable); 'runtime' for the runtime roles."),
-    click.option("--bucket", help="S3 bucket for templates over 51,200 bytes (default: fbc bootstrap's)."))
+    click.option("--bucket", help="S3 bucket for templates over 51,200 bytes (default: fbc bootstrap's)."),
+    click.option("--change-profile", is_flag=True,
+                 help="Allow switching the deployed stack to another profile (what it deletes is listed)."))
 
 
 def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
@@ -48,22 +51,11 @@ def _pairs(values: tuple[str, ...], flag: str) -> dict[str, str]:
     return out
 
 
-def _environment(name: str) -> None:
-    """validate's rule for --env (the spec's environments are names): one rule for every verb."""
-    import re
-
-    from ..scalars import NAME_PATTERN
-
-    if not re.match(NAME_PATTERN, name):
-        raise ValueError(f"--env {name!r} is not a valid environment name (lowercase letters, digits, '-')")
-
-
-def _target(spec_file: str, profile: str, environment: str, stack_name: str | None) -> Target:
+def _target(spec_file: str, profile: str | None, environment: str, stack_name: str | None) -> Target:
     from ..build import compile_spec
     from ..deploy.operations import Target
 
-    _environment(environment)
-    compiled = compile_spec(spec_file, profile, environment)
+    compiled = compile_spec(spec_file, chosen_profile(spec_file, environment, profile), environment)
     return Target(compiled, stack_name or compiled.plan.stack_name)
 
 
@@ -72,6 +64,36 @@ def _given(target: Target, params: tuple[str, ...], images: tuple[str, ...]) -> 
     from ..deploy.parameters import image_parameters
 
     return {**_pairs(params, "--param"), **image_parameters(target.compiled, _pairs(images, "--image"))}
+
+
+def _prepared(aws: Aws, target: Target, given: dict[str, str], bucket: str | None, change_profile: bool, *,
+              strict: bool, notes: list[str] | None = None) -> dict[str, str]:
+    """What diff and apply do before a change set (preflight.prepare), said on stderr (or kept in `notes`: diff
+    --format json's object holds them): the network picked, a profile switch (refused without
+    --change-profile), and the pre-flight's problems (apply: refused, nothing created; diff: warnings).
+    FBC_PREFLIGHT=off skips the checks (a deploy role that may not read ECR, SSM or ACM). Returns the parameters
+    to send."""
+    from ..deploy.aws import DeployError
+    from ..deploy.preflight import prepare
+
+    def say(line: str) -> None:
+        if notes is None:
+            click.echo(line, err=True)
+        else:
+            notes.append(line)
+
+    prepared = prepare(aws, target, given, bucket, say, strict=strict,
+                       check=os.environ.get("FBC_PREFLIGHT", "on") != "off")
+    if prepared.switch is not None:
+        for line in prepared.switch.lines:
+            click.echo(line, err=True)  # also with --format json: the refusal's reasons
+        if not change_profile:
+            raise DeployError(prepared.switch.refusal())
+    for problem in prepared.problems:
+        say(f"{'pre-flight' if strict else 'warning: pre-flight'}: {problem}")
+    if strict and prepared.problems:
+        raise DeployError(f"pre-flight found {len(prepared.problems)} problem(s) to fix first; nothing was created")
+    return prepared.given
 
 
 def _app(spec_file: str) -> App:
@@ -89,7 +111,6 @@ def _stack(spec_file: str, environment: str, stack_name: str | None) -> tuple[st
     """(the stack's name, its region)."""
     from ..naming import stack_name as default_stack_name
 
-    _environment(environment)
     app = _app(spec_file)
     return stack_name or default_stack_name(app.metadata.name, environment), app.spec.region
 
@@ -170,8 +191,9 @@ def _not_a_template(doc: Any) -> str | None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one object on stdout whatever happens ({\"error\": ..., \"exit\": 2} on errors).")
 @deadline_option("10m")
-def diff(spec_file: str, profile: str, environment: str, stack_name: str | None, params: tuple[str, ...],
-         images: tuple[str, ...], bucket: str | None, against: str, fmt: str, deadline: Deadline) -> None:
+def diff(spec_file: str, profile: str | None, environment: str, stack_name: str | None, params: tuple[str, ...],
+         images: tuple[str, ...], bucket: str | None, change_profile: bool, against: str, fmt: str,
+         deadline: Deadline) -> None:
     """Show what apply would change. Exit 0: no differences, 1: differences (a stack not deployed is all
     additions), 2: error (as kubectl diff)."""
     import json
@@ -181,12 +203,14 @@ def diff(spec_file: str, profile: str, environment: str, stack_name: str | None,
 
     machine_readable(fmt == "json")
     deployed: bool | None = None  # None: compared offline
+    notes: list[str] = []  # --format json: the network picked and the pre-flight's warnings, in the object
     with within(deadline), reported(spec_file, "not compared", failed=EXIT_USAGE):  # 1 means "differences"
         target = _target(spec_file, profile, environment, stack_name)
         if against == "deployed":
             aws = _aws(target.compiled.plan.region)
-            result = diff_against_stack(aws, target, _given(target, params, images), bucket,
-                                        lambda line: click.echo(line, err=True))
+            given = _prepared(aws, target, _given(target, params, images), bucket, change_profile, strict=False,
+                              notes=notes if fmt == "json" else None)
+            result = diff_against_stack(aws, target, given, bucket, lambda line: click.echo(line, err=True))
             found = aws.cloudformation.described.get(target.stack_name)
             deployed = found is not None and found.status != "REVIEW_IN_PROGRESS"
             if not deployed:
@@ -195,7 +219,8 @@ def diff(spec_file: str, profile: str, environment: str, stack_name: str | None,
         else:
             result = diff_templates(_template_file(against), target.template)
         if fmt == "json":
-            shown = json.loads(render_json(result)) | ({} if deployed is None else {"deployed": deployed})
+            shown = json.loads(render_json(result)) | ({} if deployed is None else {"deployed": deployed}) | (
+                {"notes": notes} if notes else {})
             click.echo(json.dumps(shown, indent=2, sort_keys=True))
         else:
             click.echo(render_text(result, use_colour() and os.environ.get("TERM") != "dumb"))
@@ -206,15 +231,18 @@ def diff(spec_file: str, profile: str, environment: str, stack_name: str | None,
 @DEPLOY_OPTIONS
 @click.option("--yes", "-y", "assume_yes", is_flag=True, help="Do not ask; required in CI for risky changes.")
 @deadline_option("2h")
-def apply(spec_file: str, profile: str, environment: str, stack_name: str | None, params: tuple[str, ...],
-          images: tuple[str, ...], bucket: str | None, assume_yes: bool, deadline: Deadline) -> None:
+def apply(spec_file: str, profile: str | None, environment: str, stack_name: str | None, params: tuple[str, ...],
+          images: tuple[str, ...], bucket: str | None, change_profile: bool, assume_yes: bool,
+          deadline: Deadline) -> None:
     """Build, create a change set, confirm what is risky, deploy and follow it to the end."""
     from ..deploy.operations import apply as run
 
     with within(deadline), reported():
         target = _target(spec_file, profile, environment, stack_name)
-        code = run(_aws(target.compiled.plan.region), target, given=_given(target, params, images),
-                   assume_yes=assume_yes, interactive=_interactive(), bucket=bucket, say=click.echo, confirm=_confirm)
+        aws = _aws(target.compiled.plan.region)
+        given = _prepared(aws, target, _given(target, params, images), bucket, change_profile, strict=True)
+        code = run(aws, target, given=given, assume_yes=assume_yes, interactive=_interactive(), bucket=bucket,
+                   say=click.echo, confirm=_confirm)
     sys.exit(code)
 
 

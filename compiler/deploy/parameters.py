@@ -11,11 +11,12 @@ image, so an apply of an unrelated change never rolls code back.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ..build import Compiled
 from ..scalars import ECR_IMAGE, IMAGE_PATTERN, PATTERN_HELP
-from .aws import DeployError, StackInfo
+from .aws import Aws, DeployError, StackInfo
 from .diff import ValueChange
 
 IMAGE_SUFFIX = "Image"  # RuntimeImage, <Service>Image: naming.py's suffix of image parameters
@@ -164,3 +165,61 @@ def _allowed(spec: dict[str, Any], value: str) -> bool:
     be empty, and is then a parameter to provide, named before CloudFormation rejects the change set)."""
     pattern = spec.get("AllowedPattern")
     return pattern is None or re.fullmatch(pattern, value) is not None
+
+
+# --- the network of a stack that runs in an existing VPC (ultra): the account's default VPC unless told ------
+
+NETWORK_PARAMETERS = ("VpcId", "SubnetIds")
+
+
+def with_default_network(aws: Aws, region: str, template: dict[str, Any], given: dict[str, str],
+                         deployed: StackInfo | None, say: Callable[[str], None]) -> dict[str, str]:
+    """`given`, plus VpcId and SubnetIds from the account's default VPC when the template asks for them and
+    neither --param nor the deployed stack (whose values later applies keep) gives them. The subnets are the
+    VPC's public ones (a route to an internet gateway), one per availability zone; what is picked is said."""
+    declared = template.get("Parameters", {})
+    kept = deployed.parameters if deployed is not None else {}
+    needed = [n for n in NETWORK_PARAMETERS if n in declared and n not in given and n not in kept]
+    if not needed:
+        return given
+    vpc = given.get("VpcId") or kept.get("VpcId") or _default_vpc(aws, region)
+    picked = {**given, "VpcId": vpc} if "VpcId" in needed else dict(given)
+    subnets: list[tuple[str, str]] = []
+    if "SubnetIds" in needed:
+        subnets = public_subnets(aws, vpc)
+        if not subnets:
+            raise DeployError(f"VPC {vpc} has no public subnet (none routes to an internet gateway): pass "
+                              f"--param SubnetIds=subnet-...,subnet-...")
+        picked["SubnetIds"] = ",".join(subnet for subnet, _ in subnets)
+    where = ", ".join(f"{subnet} ({zone})" for subnet, zone in subnets)
+    say(("network: the default VPC " if "VpcId" in needed else "network: VPC ") + vpc
+        + (f", public subnets {where}" if subnets else "")
+        + (" (only one availability zone has a public subnet)" if len(subnets) == 1 else "")
+        + "; later applies keep them (--param VpcId=... --param SubnetIds=... to choose others)")
+    return picked
+
+
+def _default_vpc(aws: Aws, region: str) -> str:
+    vpcs = aws.call(aws.client("ec2").describe_vpcs, Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"]
+    if not vpcs:
+        raise DeployError(f"no default VPC in {region}: pass --param VpcId=vpc-... --param "
+                          f"SubnetIds=subnet-...,subnet-... (or create one: aws ec2 create-default-vpc)")
+    return str(vpcs[0]["VpcId"])
+
+
+def public_subnets(aws: Aws, vpc: str) -> list[tuple[str, str]]:
+    """(subnet, availability zone) of the VPC's subnets whose route table (their own, else the VPC's main one)
+    routes to an internet gateway: one per zone (the zone's default subnet first), sorted by zone."""
+    ec2 = aws.client("ec2")
+    by_vpc = [{"Name": "vpc-id", "Values": [vpc]}]
+    tables = [t for page in aws.pages(ec2.describe_route_tables, Filters=by_vpc) for t in page["RouteTables"]]
+    public = {t["RouteTableId"] for t in tables
+              if any(str(r.get("GatewayId", "")).startswith("igw-") for r in t.get("Routes", []))}
+    main = next((a["RouteTableId"] for t in tables for a in t.get("Associations", []) if a.get("Main")), None)
+    own = {a["SubnetId"]: a["RouteTableId"] for t in tables for a in t.get("Associations", []) if a.get("SubnetId")}
+    chosen: dict[str, str] = {}
+    subnets = [s for page in aws.pages(ec2.describe_subnets, Filters=by_vpc) for s in page["Subnets"]]
+    for subnet in sorted(subnets, key=lambda s: (s["AvailabilityZone"], not s.get("DefaultForAz"), s["SubnetId"])):
+        if own.get(subnet["SubnetId"], main) in public:
+            chosen.setdefault(subnet["AvailabilityZone"], subnet["SubnetId"])
+    return [(subnet, zone) for zone, subnet in sorted(chosen.items())]
