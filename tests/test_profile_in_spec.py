@@ -142,3 +142,65 @@ def test_switching_a_deployed_ultra_stack_to_standard_is_refused_unless_asked(mo
     assert cfn.list_change_sets(StackName="tiny-dev")["Summaries"] == executed  # the refused one is deleted
     shown = fbc(aws, "diff", "-f", standard, "--change-profile")
     assert shown.returncode == 1 and "- WorkerPipe" in shown.stdout, shown.stderr
+
+
+def test_switching_standard_to_ultra_names_the_database_and_the_load_balancer() -> None:
+    """standard -> ultra deletes RDS and the load balancer. moto cannot deploy standard (its KMS key with tags),
+    so the deployed stack is botocore's Stubber: CloudFormation and ELBv2 answer as AWS does."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from flowbuilder.compiler.build import compile_spec
+    from flowbuilder.compiler.deploy.aws import Aws, StackInfo
+    from flowbuilder.compiler.deploy.switch import profile_switch
+
+    spec_file = REPO / "flowbuilder.yaml"
+    deployed_template = compile_spec(spec_file, "standard", "dev").built.body
+    new = json.loads(compile_spec(spec_file, "ultra", "dev").built.body)
+    clients = {name: boto3.client(name, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+               for name in ("cloudformation", "elbv2")}
+
+    class Session:
+        def client(self, service: str, config: object = None) -> object:
+            return clients[service]
+
+    stack_id = "arn:aws:cloudformation:us-east-1:123456789012:stack/flow-builder-dev/1"
+    balancer = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/flow-b-LoadB/1"
+    dns = "flow-b-LoadB-1.us-east-1.elb.amazonaws.com"
+    with Stubber(clients["cloudformation"]) as cfn, Stubber(clients["elbv2"]) as elb:
+        cfn.add_response("describe_stacks", {"Stacks": [{
+            "StackName": "flow-builder-dev", "StackId": stack_id, "StackStatus": "UPDATE_COMPLETE",
+            "CreationTime": "2026-11-29T00:00:00Z", "Tags": [{"Key": "profile", "Value": "standard"}]}]},
+            {"StackName": stack_id})
+        cfn.add_response("get_template", {"TemplateBody": deployed_template},
+                         {"StackName": stack_id, "TemplateStage": "Original"})
+        cfn.add_response("list_stack_resources", {"StackResourceSummaries": [
+            {"LogicalResourceId": "Database", "PhysicalResourceId": "fb-dev-db-abc123", "ResourceType": _RDS,
+             "LastUpdatedTimestamp": "2026-11-29T00:00:00Z", "ResourceStatus": "CREATE_COMPLETE"},
+            {"LogicalResourceId": "LoadBalancer", "PhysicalResourceId": balancer, "ResourceType": _ELB,
+             "LastUpdatedTimestamp": "2026-11-29T00:00:00Z", "ResourceStatus": "CREATE_COMPLETE"}]},
+            {"StackName": stack_id})
+        elb.add_response("describe_load_balancers", {"LoadBalancers": [{"LoadBalancerArn": balancer,
+                                                                          "DNSName": dns}]},
+                         {"LoadBalancerArns": [balancer]})
+        deployed = StackInfo("flow-builder-dev", stack_id, "UPDATE_COMPLETE", "", {}, {}, False)
+        switch = profile_switch(Aws(Session()), "flow-builder-dev", "ultra", new, deployed)
+        cfn.assert_no_pending_responses()
+        elb.assert_no_pending_responses()
+    assert switch is not None
+    assert switch.lines[:3] == (
+        "switching flow-builder-dev from the standard profile to ultra:",
+        "  deletes the database fb-dev-db-abc123 (Database); CloudFormation first takes its final snapshot "
+        "(DeletionPolicy Snapshot), named by CloudFormation after the stack: aws rds describe-db-snapshots "
+        "--db-instance-identifier fb-dev-db-abc123 --snapshot-type manual",
+        f"  deletes the load balancer {dns} (LoadBalancer): that DNS name stops answering")
+    assert switch.lines[3].startswith("  removes or replaces 70 more resource(s): ")
+    assert switch.lines[4:] == (
+        "to migrate by hand:",
+        "  the data: restore the final snapshot (or pg_dump the database before applying) into your external "
+        "PostgreSQL, and put its URL in the DatabaseUrlParameter SSM parameter",
+        "  the clients: move them (DNS records, API users) from the load balancer's DNS name to the function URL "
+        "in the stack's outputs after applying")
+
+
+_RDS, _ELB = "AWS::RDS::DBInstance", "AWS::ElasticLoadBalancingV2::LoadBalancer"

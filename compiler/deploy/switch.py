@@ -46,7 +46,8 @@ def profile_switch(aws: Aws, stack_name: str, new: str, template: dict[str, Any]
         lines += _gone(aws, name, kinds.get(name, ""), physical.get(name, ""))
     others = [name for name in gone if kinds.get(name) not in (_DATABASE, _QUEUE, _BALANCER)]
     if others:
-        lines.append(f"  removes or replaces {len(others)} more resource(s): {', '.join(others[:8])}"
+        more = " more" if len(others) < len(gone) else ""
+        lines.append(f"  removes or replaces {len(others)}{more} resource(s): {', '.join(others[:8])}"
                      + (", ..." if len(others) > 8 else ""))
     lines.append("to migrate by hand:")
     lines += _by_hand(set(kinds.values()), after, any(kinds.get(n) == _QUEUE for n in gone))
