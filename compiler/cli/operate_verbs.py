@@ -16,6 +16,7 @@ import click
 from .common import (
     EXIT_INVALID,
     Deadline,
+    chosen_profile,
     deadline_option,
     fail,
     machine_readable,
@@ -68,7 +69,8 @@ def _build(aws: Aws, spec_file: str, profile: str | None, environment: str, name
     tags = stack_tags(aws, name)
     if not tags and profile is None:
         return None
-    return compile_spec(spec_file, profile or tags.get("profile") or "standard", environment)
+    return compile_spec(spec_file, profile or tags.get("profile") or chosen_profile(spec_file, environment, None),
+                        environment)
 
 
 def _deployed(spec_file: str, profile: str | None, environment: str,
@@ -206,7 +208,7 @@ def set_secret(name: str, spec_file: str, profile: str | None, environment: str,
     from ..deploy import secrets
 
     with within(deadline), reported():
-        plan = plan_spec(spec_file, profile or "standard", environment)
+        plan = plan_spec(spec_file, chosen_profile(spec_file, environment, profile), environment)
         ref = secrets.chosen(plan, name)
         secrets.writable(plan, ref)  # said before asking for a value that would not be written
         value = _read_value(f"{name} ({ref.parameter})")
@@ -238,7 +240,7 @@ def list_secrets(spec_file: str, profile: str | None, environment: str, fmt: str
 
     machine_readable(fmt == "json")
     with within(deadline), reported():
-        plan = plan_spec(spec_file, profile or "standard", environment)
+        plan = plan_spec(spec_file, chosen_profile(spec_file, environment, profile), environment)
         refs = secrets.references(plan)
         found = secrets.look(_aws(plan.region), refs) if refs else []
     if fmt == "json":
