@@ -4,8 +4,9 @@ with its own application_name, and its lease owner names its PID). `judge` then 
 worker must not make: a step row, an outcome or a release written without a live lease of the writer's own,
 a claim that took a live lease, a finished execution changed; and counts takeovers and revived leases.
 
-SQLite records no writer (one connection string for all), so there only the lease's state and expiry at the
-time of the write are judged, with a tolerance for the worker's clock being read a little before the trigger's.
+SQLite records no writer (one connection string for all), and its writers read the clock before they wait for
+the write lock: there a write is judged by the execution's state and owner, and writes after the lease's
+expiry by the file's clock are counted (see judge).
 """
 
 from __future__ import annotations
@@ -126,22 +127,39 @@ class Verdict:
     succeeded: Counter[str] = field(default_factory=Counter)  # committed transitions to succeeded, per execution
     claims: int = 0
     takeovers: int = 0  # claims of an expired lease held by another owner
-    revived: int = 0  # renewals of a lease that had already expired (a fenced heartbeat never makes one)
+    revived: int = 0  # renewals of a lease that had already expired
+    late: list[timedelta] = field(default_factory=list)  # writes after the lease's expiry by the clock (see judge)
     steps: int = 0
     audited: int = 0
 
 
-def judge(writes: list[Write], pids: dict[str, int] | None, tolerance: timedelta) -> Verdict:
-    """`pids`: application_name -> PID of each worker process (PostgreSQL), None where writers are unknown.
-    A write by a connection not in it is the driver's (the sweeper)."""
+# SQLite's timestamps have milliseconds: the trigger's clock may read up to 1 ms behind the writer's.
+_ROUNDING = timedelta(milliseconds=5)
+
+
+def judge(writes: list[Write], pids: dict[str, int] | None) -> Verdict:
+    """`pids`: application_name -> PID of each worker process (PostgreSQL), a write by any other connection
+    being the driver's (the sweeper); None where writers are unknown (SQLite).
+
+    PostgreSQL: a step row, an outcome or a release needs the writer's own lease, live at the database's now()
+    (the start of the writing transaction, the time the fence reads). SQLite: the fence reads the host's clock
+    before the statement waits for the database's one write lock, so a write that waited (behind a stopped
+    worker holding the lock, up to the 30 s busy timeout) lands after its lease's expiry by the file's clock;
+    and nobody can have taken the execution meanwhile, since a claim or a sweep takes the same lock and changes
+    the owner, which the fence checks. There a write needs a running execution with an owner (the fence in the
+    same transaction makes it the writer's), and late ones are counted, not failed."""
     verdict = Verdict(audited=len(writes))
+    timed = pids is not None
 
     def writer(w: Write) -> int | None:  # a worker's PID, 0 for the driver, None when unknown
         return None if pids is None else pids.get(w.writer, 0)
 
     def live(w: Write) -> bool:
-        return (w.old_state == "running" and w.old_owner is not None and w.old_expires is not None
-                and w.old_expires > w.at - tolerance)
+        if w.old_state != "running" or w.old_owner is None or w.old_expires is None:
+            return False
+        if w.old_expires <= w.wall:
+            verdict.late.append(w.wall - w.old_expires)
+        return not timed or w.old_expires > w.at
 
     def mine(w: Write) -> bool:
         return writer(w) is None or writer(w) == owner_pid(w.old_owner)
@@ -176,16 +194,16 @@ def judge(writes: list[Write], pids: dict[str, int] | None, tolerance: timedelta
             verdict.claims += 1
             if w.old_owner is not None:
                 verdict.takeovers += 1
-                if w.old_expires is not None and w.old_expires > w.wall + tolerance:
+                if w.old_expires is not None and w.old_expires > w.wall + _ROUNDING:
                     say(w, "claim took a live lease")
         elif w.old_state == "running" and w.new_state == "queued":
             who = writer(w)
             if who is not None and who == owner_pid(w.old_owner):
                 if not live(w):
                     say(w, "released without a live lease")
-            elif who is not None and w.old_expires is not None and w.old_expires > w.wall + tolerance:
+            elif who is not None and w.old_expires is not None and w.old_expires > w.wall:
                 say(w, "live lease taken away (queued again)")
         elif (not changed and w.old_state == "running" and w.old_expires is not None and w.new_expires is not None
-              and w.new_expires > w.old_expires and w.old_expires <= w.at):
+              and w.new_expires > w.old_expires and w.old_expires <= w.wall):
             verdict.revived += 1
     return verdict
