@@ -8,6 +8,9 @@ while a driver injects faults, in both modes, on PostgreSQL and on SQLite:
   again); then it wakes up where it was;
 - duplicates: extra messages for random executions that are queued, running or finished.
 
+Faults come at a pace set by the work (after so many executions succeed), so a loaded machine's slower run
+gets as many per execution as an idle one's; the last tenth of the executions runs without kills or stalls.
+
 The sink answers within 50 ms, and one request in six after up to 1.5 s, so that steps are in flight when their
 worker stops; it honours Idempotency-Keys as payment APIs do (the first request with a key has the effect, a
 repeat gets the first answer back: a replay, allowed and counted).
@@ -16,11 +19,12 @@ Afterwards: every execution succeeded, exactly once (one committed transition to
 say they succeeded it); exactly one step row per execution and step, positions and finish times in step
 order; one effect per Idempotency-Key; nothing in flight (no lease, no message, no process); the dead-letter
 queue holds no execution (poll: the poison message is there). Triggers audit every lease-relevant write
-(chaos_audit.py): a step row, outcome or release written without the writer's own live lease fails the run.
+(chaos_audit.py): a step row, outcome or release written without the writer's own live lease fails the run
+(SQLite, whose writers are anonymous: without a running execution with an owner).
 
 Seeded: one random.Random per test makes every choice of the driver; the seed is printed (-s, and in every
-failure), and FLOWBUILDER_CHAOS_SEED=<seed> makes the same choices again (the processes' timing stays the
-machine's). The deadline is derived from the work, not fixed: the throughput of the first tenth of the
+failure), and FLOWBUILDER_CHAOS_SEED=<seed> makes the same choices again, as far as the processes' timing
+(the machine's) lets it. The deadline is derived from the work, not fixed: the throughput of the first tenth of the
 executions, extrapolated with a factor of 3, plus the recovery bounds; a run also fails when nothing moves for
 that recovery time. A failure says where things stand: executions by state, the unfinished ones, the queues,
 the processes, the faults so far, and the story of each execution a check names.
