@@ -145,10 +145,16 @@ def _run_message(factory: sessionmaker[Session], queue: Queue, message: Message,
         # while that execution runs on; if the holder dies, its lease expires and the sweeper queues and
         # sends the execution again.
         queue.delete(message)
-    elif outcome in ("released", "lost"):
-        # visible again now, for another worker: released, it claims it at once; lost, it finds the new holder
-        # busy (and deletes this duplicate) or the expired lease, which it takes over without waiting for a sweep
-        queue.extend(message, 0)
+    elif outcome == "released":
+        queue.extend(message, 0)  # visible again now: another worker claims it at once
+    elif outcome == "lost":
+        # Visible again now: a worker that receives it finds the new holder busy (and deletes this duplicate) or
+        # the expired lease, which it takes over without waiting for a sweep. If the new holder already deleted
+        # the message (the stall outlasted its visibility), the receipt handle is stale: nothing to do.
+        try:
+            queue.extend(message, 0)
+        except Exception as exc:
+            log.info("execution %s: its message is gone (%s)", message.body, type(exc).__name__)
     # missing: a poison message, left to reach the dead-letter queue
     log.info("execution %s: %s", message.body, outcome)
     return outcome

@@ -3,9 +3,11 @@
 A claim is a conditional UPDATE: one worker holds an execution's lease at a time; an expired lease (a killed
 or stalled worker) can be taken over. Every time compared or stored here is the database's clock
 (db.session.clock), never a host's: a worker whose clock is off can neither take a live lease nor keep an
-expired one. A lease is never revived: once expired, another worker may have read the steps and be running
-the next one, so renew, release and finish (and the engine's step rows, through `held`) write only while
-`lease_owner = me AND lease_expires_at > now()`.
+expired one. Renew, release and finish (and the engine's step rows, through `held`) write only while
+`lease_owner = me AND lease_expires_at > now()`: once another worker has claimed the execution, the old holder
+writes nothing. The time is read when the write's transaction starts, so a write that then waits for a lock
+(SQLite's write lock; on PostgreSQL the row's) can land shortly after the expiry; it still lands only if no
+claim came first, since a claim takes the same lock and changes the owner.
 """
 
 from __future__ import annotations
@@ -150,7 +152,7 @@ def extended(lease_seconds: int) -> Callable[[datetime], datetime]:
 
 
 def renew(sessions: sessionmaker[Session], execution_id: str, owner: str, lease_seconds: int) -> bool:
-    """Extend a live lease; False when it is no longer ours or already expired (a lease is never revived: once
+    """Extend a live lease; False when it is no longer ours or already expired (an expired lease is not renewed: once
     expired, another worker may have read the steps and be running the next one)."""
     with sessions.begin() as session:
         return held(session, execution_id, owner, lease_expires_at=extended(lease_seconds))

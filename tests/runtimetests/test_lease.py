@@ -243,3 +243,29 @@ def test_lease_times_are_the_databases_clock_not_the_hosts(database_url: str,
     with factory() as session:
         expires = session.scalar(select(Execution.lease_expires_at).where(Execution.id == execution_id))
     assert expires is not None and abs((expires - now()).total_seconds() - 60) < 5  # not 150
+
+
+def test_a_poll_worker_that_lost_its_lease_to_a_holder_that_deleted_the_message_says_so(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """After a stall that outlasted the message's visibility, the new holder may have deleted the message: the
+    stale receipt handle is refused (ReceiptHandleIsInvalid on SQS), and the worker reports "lost", not a
+    traceback."""
+    from flowbuilder.runtime.config import Settings
+    from flowbuilder.runtime.queue import Message
+    from flowbuilder.runtime.worker import modes
+
+    class GoneQueue:
+        def extend(self, message: Message, seconds: int) -> None:
+            if seconds == 0:
+                raise RuntimeError("ReceiptHandleIsInvalid")
+
+        def delete(self, message: Message) -> None:
+            raise AssertionError("a lost execution's message is not deleted")
+
+    monkeypatch.setattr(engine, "run", lambda *args, **kwargs: "lost")
+    caplog.set_level("INFO")
+    message = Message(body="e-1", receipt="stale", receive_count=2)
+    outcome = modes._run_message(None, GoneQueue(), message, Settings(), threading.Event())  # type: ignore[arg-type]
+    assert outcome == "lost"
+    assert "execution e-1: its message is gone (RuntimeError)" in caplog.text
+    assert "execution e-1: lost" in caplog.text
