@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from flowbuilder.runtime import contract as runtime_contract
+
 Template = dict[str, Any]
 Rule = Callable[[Template, str], list[str]]
 
@@ -259,6 +261,8 @@ def _runtime_reads() -> str:
     """The runtime's source, less the lines that only parse variables into Settings."""
     text = []
     for path in sorted(RUNTIME.rglob("*.py")):
+        if path.name == "contract.py":  # names and meanings only: nothing is read there
+            continue
         source = path.read_text("utf-8")
         if path.name == "config.py":  # the table and from_env only parse; database_url() really uses its inputs
             source = source.split("def database_url", 1)[1].split("class Settings", 1)[0]
@@ -280,12 +284,15 @@ def contract_variables_are_used(doc: Template, _env: str, runtime: str | None = 
     for _, pipe in _resources(doc, "AWS::Pipes::Pipe"):
         overrides = pipe["Properties"]["TargetParameters"]["EcsTaskParameters"].get("Overrides", {})
         names |= {e["Name"] for c in overrides.get("ContainerOverrides", []) for e in c.get("Environment", [])}
+    constants = {value: key for key, value in vars(runtime_contract).items() if isinstance(value, str)}
     found = []
     for name in sorted(n for n in names if n.startswith("FLOWBUILDER_")):
         if name.startswith("FLOWBUILDER_SECRET_") and "SECRET_REF_PREFIX" in source:
-            continue  # resolved by prefix (runtime/secrets.py)
+            continue  # resolved by prefix (config.resolve_secrets)
         field = name.removeprefix("FLOWBUILDER_").lower()
-        if not re.search(rf"[\"']{name}[\"']", source) and not re.search(rf"\.{field}\b", source):
+        by_constant = name in constants and re.search(rf"\bc\.{constants[name]}\b", source)
+        if not re.search(rf"[\"']{name}[\"']", source) and not re.search(rf"\.{field}\b", source) \
+                and not by_constant:
             found.append(f"{name} is set by the template but nothing in runtime/ uses it")
     return found
 
