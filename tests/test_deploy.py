@@ -18,8 +18,10 @@ from typing import Any
 
 import boto3
 import pytest
+from click.testing import CliRunner, Result
 
 from conftest import REPO, free_port, run_fbc_process
+from flowbuilder.compiler.cli import cli
 from specgen import generate
 
 NETWORK = ["--param", "VpcId=vpc-0abc", "--param", "SubnetIds=subnet-1,subnet-2"]
@@ -47,6 +49,19 @@ def clean_moto(moto_server: str, tmp_path: Path) -> dict[str, str]:
 
 def fbc(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return run_fbc_process(*args, env=env, timeout=300)
+
+
+def invoke(env: dict[str, str], *args: str) -> Result:
+    """fbc in this process (CliRunner), with `env` as the user's environment."""
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def deployed_minimal(moto_server: str, tmp_path: Path) -> dict[str, str]:
+    """A clean moto with tiny-dev deployed on ultra (what moto's CloudFormation can create); the environment."""
+    environment = clean_moto(moto_server, tmp_path)
+    created = invoke(environment, "apply", "-f", str(MINIMAL), "--profile", "ultra", *NETWORK, "--yes")
+    assert created.exit_code == 0, created.output
+    return environment
 
 
 def client(env: dict[str, str], service: str, region: str = "eu-west-1") -> Any:

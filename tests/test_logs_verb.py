@@ -12,12 +12,10 @@ from pathlib import Path
 
 import boto3
 import pytest
-from click.testing import CliRunner, Result
 from deploy_fakes import start
-from test_deploy import MINIMAL, NETWORK, clean_moto, client
+from test_deploy import MINIMAL, clean_moto, client, deployed_minimal, invoke
 
 from flowbuilder.compiler.build import compile_spec
-from flowbuilder.compiler.cli import cli
 from flowbuilder.compiler.deploy import logs
 from flowbuilder.compiler.deploy.aws import Aws, Clock
 from flowbuilder.compiler.deploy.status import deployed
@@ -27,15 +25,10 @@ SPEC = ["-f", str(MINIMAL)]
 
 @pytest.fixture
 def env(moto_server: str, tmp_path: Path) -> dict[str, str]:
-    """moto with tiny-dev deployed (ultra: what moto's CloudFormation can create)."""
-    environment = clean_moto(moto_server, tmp_path)
-    created = fbc(environment, "apply", *SPEC, "--profile", "ultra", *NETWORK, "--yes")
-    assert created.exit_code == 0, created.output
-    return environment
+    return deployed_minimal(moto_server, tmp_path)
 
 
-def fbc(env: dict[str, str], *args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+fbc = invoke
 
 
 def groups(env: dict[str, str]) -> dict[str, str]:

@@ -11,11 +11,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-from click.testing import CliRunner, Result
-from test_deploy import MINIMAL, NETWORK, clean_moto, client
+from test_deploy import MINIMAL, clean_moto, client, deployed_minimal, invoke
 
 from flowbuilder.compiler.build import compile_spec
-from flowbuilder.compiler.cli import cli
 from flowbuilder.compiler.deploy.aws import Aws
 from flowbuilder.compiler.deploy.status import Deployed, deployed, operating
 
@@ -24,14 +22,10 @@ SPEC = ["-f", str(MINIMAL)]
 
 @pytest.fixture
 def env(moto_server: str, tmp_path: Path) -> dict[str, str]:
-    environment = clean_moto(moto_server, tmp_path)
-    created = fbc(environment, "apply", *SPEC, "--profile", "ultra", *NETWORK, "--yes")
-    assert created.exit_code == 0, created.output
-    return environment
+    return deployed_minimal(moto_server, tmp_path)
 
 
-def fbc(env: dict[str, str], *args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+fbc = invoke
 
 
 def physical(env: dict[str, str]) -> dict[str, str]:
