@@ -106,7 +106,7 @@ class Settings:
     worker_max_running: int = 0
     execution_id: str = ""
     lease_seconds: int = 60
-    visibility_seconds: int = 90  # poll mode; default_visibility(lease_seconds) unless set
+    visibility_seconds: int = 0  # poll mode; 0: default_visibility(lease_seconds), set in __post_init__
     poll_wait: int = 20
     sweep_queued_after: int | None = None  # None: executions.queued_after derives it
     api_keys: tuple[str, ...] = ()
@@ -118,6 +118,10 @@ class Settings:
     host: str = "0.0.0.0"  # in a container the load balancer reaches the task on its own interface
     port: int = 8000
     ecs_agent_uri: str = ""
+
+    def __post_init__(self) -> None:
+        if self.visibility_seconds <= 0:  # derived from the lease, so it follows a lease given in code too
+            object.__setattr__(self, "visibility_seconds", default_visibility(self.lease_seconds))
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -135,7 +139,8 @@ class Settings:
             queue_url=env.get(c.QUEUE_URL, ""), worker_mode=env.get(c.WORKER_MODE, "poll"),
             worker_timeout=_int(c.WORKER_TIMEOUT, 900), worker_concurrency=_int(c.WORKER_CONCURRENCY, 1),
             worker_max_running=_int(c.WORKER_MAX_RUNNING, 0), execution_id=env.get(c.EXECUTION_ID, ""),
-            lease_seconds=lease, visibility_seconds=max(3, _int(c.VISIBILITY_SECONDS, default_visibility(lease))),
+            lease_seconds=lease,
+            visibility_seconds=max(3, int(env[c.VISIBILITY_SECONDS])) if env.get(c.VISIBILITY_SECONDS) else 0,
             poll_wait=_int(c.POLL_WAIT, 20), sweep_queued_after=int(queued_after) if queued_after else None,
             api_keys=keys, http_allowlist=allow, base_path=env.get(c.BASE_PATH, "").rstrip("/"),
             max_body_bytes=_int(c.MAX_BODY_BYTES, 1024 * 1024), max_attempts=_int(c.MAX_ATTEMPTS, 10),

@@ -51,6 +51,12 @@ def test_visibility_outlasts_the_lease_unless_set(lease: str | None, raw: str | 
     assert default_visibility(settings.lease_seconds) >= 1.5 * settings.lease_seconds
 
 
+
+def test_settings_made_in_code_derive_the_visibility_from_their_lease() -> None:
+    assert Settings(lease_seconds=100).visibility_seconds == 150
+    assert Settings().visibility_seconds == 90 and Settings(visibility_seconds=5).visibility_seconds == 5
+
+
 class Outbox:
     def __init__(self) -> None:
         self.sent: list[str] = []
