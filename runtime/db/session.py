@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from datetime import datetime
 from functools import cache
 from importlib import resources
@@ -36,6 +37,28 @@ def authentication_failed(exc: Exception) -> bool:
     return getattr(exc, "sqlstate", None) in ("28P01", "28000") or "authentication failed" in str(exc)
 
 
+def wal(cursor: Any, deadline_s: float = 30.0) -> None:
+    """Put the SQLite file in WAL mode (readers and one writer at a time, across processes). Switching a new
+    file to WAL needs an exclusive lock that SQLite does not wait for (the busy timeout does not apply): when
+    several processes open a fresh file at once (`fbc up` starting its roles), all but one are refused with
+    "database is locked". WAL is a property of the file, so whoever is refused retries until it sees it set."""
+    import sqlite3  # only SQLite users pay for it
+
+    deadline = time.monotonic() + deadline_s
+    delay = 0.005
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
 @cache
 def engine(url: str, secret_arn: str = "") -> Engine:
     """The process's engine for `url`. With `secret_arn` (RDS, whose password rotates every 7 days) the URL
@@ -50,7 +73,7 @@ def engine(url: str, secret_arn: str = "") -> Engine:
         @event.listens_for(created, "connect")
         def _pragmas(connection, _record):  # type: ignore[no-untyped-def]
             cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")  # readers and one writer at a time, across processes
+            wal(cursor)
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
