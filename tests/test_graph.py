@@ -154,3 +154,13 @@ def test_private_pipe_tasks_go_out_through_the_nat_and_functions_in_the_vpc_sit_
     assert groups["FrontendFunction"] == "aws"  # its own image: no database, so outside the VPC
     assert ("WorkerTaskDefinition", "NatGateway1", "HTTP steps") in edges(d)
     assert not [e for e in d.edges if e.source == "WorkerTaskDefinition" and e.target == "Internet"]
+
+
+@pytest.mark.parametrize("profile", ["standard", "ultra"])
+def test_the_alarms_drawn_are_those_that_notify_the_alert_topic(profile: str) -> None:
+    compiled = compile_spec(SPECS[0], profile, "prod")
+    resources = json.loads(compiled.template_text("json"))["Resources"]
+    notifying = [rid for rid, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"
+                 and {"Ref": "AlertTopic"} in r["Properties"].get("AlarmActions", [])]
+    node = next(n for n in build(compiled).nodes if n.id == "Alarms")
+    assert node.label == f"CloudWatch alarms ({len(notifying)})"

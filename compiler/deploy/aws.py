@@ -61,10 +61,11 @@ class Aws:
         self.http = http or Http()
         self._notice = notice or (lambda line: print(line, file=sys.stderr))
 
-    def client(self, service: str, *, quick: bool = False) -> Any:
-        """A client of `service` that says each retry; `quick`: with the clean-up's short timeouts."""
-        return watch(self._session.client(service, config=(self.http.quick() if quick else self.http).config()),
-                     self.http, self._notice)
+    def client(self, service: str, *, quick: bool = False, http: Http | None = None) -> Any:
+        """A client of `service` that says each retry; `quick`: with the clean-up's short timeouts; `http`: with
+        other timeouts (an invoke that may run longer than a control-plane call)."""
+        chosen = http or (self.http.quick() if quick else self.http)
+        return watch(self._session.client(service, config=chosen.config()), chosen, self._notice)
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call an AWS API. Throttling and transient failures are retried by botocore (see client)."""

@@ -26,7 +26,6 @@ from ..emit.scheduler import TIMEOUT
 from ..plan import Plan, SchedulePlan
 from .aws import Aws, DeployError, error_code
 from .status import Deployed
-from .transport import watch
 
 MANUAL_PREFIX = "manual:"
 SHOWN_LOG_LINES = 10
@@ -93,8 +92,7 @@ def fire(aws: Aws, found: Deployed, payload: dict[str, Any], *, wait: bool) -> O
 def _waiting_client(aws: Aws) -> Any:
     """A Lambda client that waits as long as the function may run (a cold start migrates the database): the
     run's 20 s read timeout would otherwise give up, and retry, an invoke still running."""
-    http = replace(aws.http, read_timeout=TIMEOUT + 30)
-    return watch(aws._session.client("lambda", config=http.config()), http, aws._notice)
+    return aws.client("lambda", http=replace(aws.http, read_timeout=TIMEOUT + 30))
 
 
 def _request_id(answer: dict[str, Any]) -> str:

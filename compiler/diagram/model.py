@@ -268,7 +268,7 @@ def build(compiled: Compiled) -> Diagram:
         d.link(scheduler, database, "SQL")
 
     # Alerts.
-    alarms = r.find(kind=ALARM)
+    alarms = r.find(role="alarm", kind=ALARM)  # the scaling policies' alarms notify no one
     topic = r.one(STACK, "alerts", TOPIC)
     if alarms and topic is not None:
         d.add(Node("Alarms", f"CloudWatch alarms ({len(alarms)})", "", "schedule", "aws"))
