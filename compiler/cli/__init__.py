@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from ..github.verb import comment
 from . import common
 from .common import EXIT_INTERNAL, Stopped, broken_pipe, install_signal_handlers, json_error, report, stopped
 from .deploy_verbs import apply, bootstrap, destroy, diff
@@ -58,6 +59,7 @@ def cli() -> None:
 for _verb in (validate, build, up, cost, graph, schema, init, diff, apply, destroy, status, bootstrap, schedules,
               explain, logs, run, secret):
     cli.add_command(_verb)
+cli.add_command(comment)  # GitHub Actions: the pull request's comment (compiler/github)
 
 
 def main() -> None:
