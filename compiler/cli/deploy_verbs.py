@@ -23,6 +23,8 @@ from .common import (
 
 if TYPE_CHECKING:
     from ..deploy.aws import Aws
+    from ..deploy.diff import TemplateDiff
+    from ..deploy.markdown import Context as ReviewContext
     from ..deploy.operations import Target
     from ..spec import App
 
@@ -188,8 +190,9 @@ def _not_a_template(doc: Any) -> str | None:
 @DEPLOY_OPTIONS
 @click.option("--against", default="deployed", show_default=True, metavar="deployed|FILE",
               help="Compare with the deployed stack, or offline with a template file.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="json: one object on stdout whatever happens ({\"error\": ..., \"exit\": 2} on errors).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
+              help="json: one object on stdout whatever happens ({\"error\": ..., \"exit\": 2} on errors); "
+                   "markdown: a pull-request comment body (a refused profile switch is one too).")
 @deadline_option("10m")
 def diff(spec_file: str, profile: str | None, environment: str, stack_name: str | None, params: tuple[str, ...],
          images: tuple[str, ...], bucket: str | None, change_profile: bool, against: str, fmt: str,
@@ -199,32 +202,84 @@ def diff(spec_file: str, profile: str | None, environment: str, stack_name: str 
     import json
 
     from ..deploy.diff import diff_templates, render_json, render_text, use_colour
-    from ..deploy.operations import diff_against_stack
 
     machine_readable(fmt == "json")
     deployed: bool | None = None  # None: compared offline
-    notes: list[str] = []  # --format json: the network picked and the pre-flight's warnings, in the object
+    before: dict[str, Any] | None = None  # the template compared with (for --cost)
+    notes: list[str] = []  # --format json and markdown: the network picked and the pre-flight's warnings
     with within(deadline), reported(spec_file, "not compared", failed=EXIT_USAGE):  # 1 means "differences"
         target = _target(spec_file, profile, environment, stack_name)
         if against == "deployed":
             aws = _aws(target.compiled.plan.region)
-            given = _prepared(aws, target, _given(target, params, images), bucket, change_profile, strict=False,
-                              notes=notes if fmt == "json" else None)
-            result = diff_against_stack(aws, target, given, bucket, lambda line: click.echo(line, err=True))
-            found = aws.cloudformation.described.get(target.stack_name)
-            deployed = found is not None and found.status != "REVIEW_IN_PROGRESS"
-            if not deployed:
-                click.echo(f"{target.stack_name}: not deployed in {target.compiled.plan.region}; the whole "
-                           f"template is new", err=True)
+            result, deployed = _against_stack(aws, target, _given(target, params, images), bucket, change_profile,
+                                              fmt, notes)
         else:
-            result = diff_templates(_template_file(against), target.template)
+            before = _template_file(against)
+            result = diff_templates(before, target.template)
         if fmt == "json":
             shown = json.loads(render_json(result)) | ({} if deployed is None else {"deployed": deployed}) | (
                 {"notes": notes} if notes else {})
             click.echo(json.dumps(shown, indent=2, sort_keys=True))
+        elif fmt == "markdown":
+            from ..deploy.markdown import render
+
+            click.echo(render(result, _review_context(target, before, deployed, notes)), nl=False)
         else:
             click.echo(render_text(result, use_colour() and os.environ.get("TERM") != "dumb"))
     sys.exit(0 if result.empty else 1)
+
+
+def _against_stack(aws: Aws, target: Target, given: dict[str, str], bucket: str | None, change_profile: bool,
+                   fmt: str, notes: list[str]) -> tuple[TemplateDiff, bool]:
+    """diff against the deployed stack: (the diff, whether the stack is deployed). --format markdown prints a
+    refused profile switch as the comment (what it deletes and why it was refused) before exiting 2."""
+    from ..deploy.operations import diff_against_stack
+
+    if fmt == "markdown":
+        given = _reviewed(aws, target, given, bucket, change_profile, notes)
+    else:
+        given = _prepared(aws, target, given, bucket, change_profile, strict=False,
+                          notes=notes if fmt == "json" else None)
+    result = diff_against_stack(aws, target, given, bucket, lambda line: click.echo(line, err=True))
+    found = aws.cloudformation.described.get(target.stack_name)
+    deployed = found is not None and found.status != "REVIEW_IN_PROGRESS"
+    if not deployed:
+        click.echo(f"{target.stack_name}: not deployed in {target.compiled.plan.region}; the whole template is new",
+                   err=True)
+    return result, deployed
+
+
+def _reviewed(aws: Aws, target: Target, given: dict[str, str], bucket: str | None, change_profile: bool,
+              notes: list[str]) -> dict[str, str]:
+    """_prepared for the pull-request comment: the notes are kept for it, and a refused switch is the comment
+    (on stdout) with the same lines and one-line refusal on stderr, exit 2."""
+    from ..deploy.markdown import render_refused
+    from ..deploy.preflight import prepare
+
+    prepared = prepare(aws, target, given, bucket, notes.append, strict=False,
+                       check=os.environ.get("FBC_PREFLIGHT", "on") != "off")
+    notes += [f"warning: pre-flight: {problem}" for problem in prepared.problems]
+    if prepared.switch is not None:
+        for line in prepared.switch.lines:
+            click.echo(line, err=True)
+        if not change_profile:
+            context = _review_context(target, None, True, notes)
+            click.echo(render_refused(context, prepared.switch.refusal(), prepared.switch.lines), nl=False)
+            click.echo(f"fbc: {prepared.switch.refusal()}", err=True)
+            sys.exit(EXIT_USAGE)
+    return prepared.given
+
+
+def _review_context(target: Target, before: dict[str, Any] | None, deployed: bool | None,
+                    notes: list[str]) -> ReviewContext:
+    """The comment's context: the stack, and the parameters either template declares NoEcho (never shown)."""
+    from ..deploy.markdown import Context
+
+    secret = frozenset(name for doc in (before or {}, target.template)
+                       for name, declared in (doc.get("Parameters") or {}).items()
+                       if isinstance(declared, dict) and str(declared.get("NoEcho", "")).lower() == "true")
+    plan = target.compiled.plan
+    return Context(target.stack_name, plan.environment, plan.profile, deployed, secret, tuple(notes))
 
 
 @click.command()

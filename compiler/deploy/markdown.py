@@ -22,7 +22,7 @@ from .security import SecurityChange
 LIMIT = 65_536  # GitHub's comment body limit, in characters
 SUMMARY_PREFIX = "<!-- flowbuilder:summary "  # the Action's outputs come from this line: keep it exact
 _ROWS_PER_CELL = 8  # property paths listed in one table cell
-_ITEM_CHARS = 400  # a single list item or cell is cut beyond this
+_ITEM_CHARS = 400  # free text (a note, a reason) is cut beyond this; code spans at 200
 _SECRET = re.compile(r"secret|password|passwd|token|credential|private|api_?keys?", re.IGNORECASE)
 _HIDDEN = "(changed, value hidden)"
 
@@ -107,7 +107,7 @@ def render(diff: TemplateDiff, context: Context, cost: Cost | None = None) -> st
     if context.deployed is False:
         head += [f"`{context.stack}` is not deployed: the whole template is new.", ""]
     if diff.risky:
-        head += ["**Needs a careful review:** " + "; ".join(_cut(r, 120) for r in diff.risky[:5])
+        head += ["**Needs a careful review:** " + "; ".join(_escape(_cut(r, 120)) for r in diff.risky[:5])
                  + (f"; and {len(diff.risky) - 5} more" if len(diff.risky) > 5 else ""), ""]
     head += [f"> {_cut(_escape(note), _ITEM_CHARS)}  " for note in context.notes[:20]] + (
         [""] if context.notes else [])
@@ -118,11 +118,11 @@ def render(diff: TemplateDiff, context: Context, cost: Cost | None = None) -> st
 
 def render_refused(context: Context, reason: str, lines: Sequence[str]) -> str:
     """The comment for a diff fbc refused (a profile switch without --change-profile, exit 2): what and why."""
-    listed = [f"- {_cut(line.strip(), _ITEM_CHARS)}" for line in lines[1:] if line.strip()]
+    listed = [f"- {_escape(_cut(line.strip(), _ITEM_CHARS))}" for line in lines[1:] if line.strip()]
     head = [_marker(context.stack), _summary_json(True, True, None, 2),
             f"### fbc diff: `{context.stack}` ({context.environment}, {context.profile} profile)", "",
-            f"**Refused:** {_cut(reason, 1000)}", ""]
-    title = _cut(lines[0].rstrip(":"), 200) if lines else "what the switch deletes"
+            f"**Refused:** {_escape(_cut(reason, 1000))}", ""]
+    title = _escape(_cut(lines[0].rstrip(":"), 200)) if lines else "what the switch deletes"
     section = _Section(f"What it deletes, replaces and leaves to migrate ({title})", listed, open=True)
     return _fit("\n".join(head).rstrip("\n"), [section] if listed else [])
 
@@ -178,8 +178,7 @@ def _gone(diff: TemplateDiff) -> _Section | None:
             verb = "replace" if change.replacement == "True" else "may replace"
             why = [p.path for p in change.properties if p.replaces]
             because = f": {', '.join(_code(p) for p in why[:_ROWS_PER_CELL])}" if why else ""
-            items.append(_cut(f"- **{verb}** {_code(change.logical_id)} ({change.resource_type}){because}",
-                              _ITEM_CHARS))
+            items.append(f"- **{verb}** {_code(change.logical_id)} ({change.resource_type}){because}")
     return _Section(f"Replacements and removals ({len(items)})", items, open=True) if items else None
 
 
@@ -187,7 +186,7 @@ def _security(diff: TemplateDiff) -> _Section | None:
     if not diff.security:
         return None
     ordered = [s for s in diff.security if s.broadens] + [s for s in diff.security if not s.broadens]
-    return _Section(f"Security changes ({len(ordered)})", [_cut(_security_item(s), _ITEM_CHARS) for s in ordered])
+    return _Section(f"Security changes ({len(ordered)})", [_security_item(s) for s in ordered])
 
 
 def _security_item(sec: SecurityChange) -> str:
@@ -196,9 +195,9 @@ def _security_item(sec: SecurityChange) -> str:
         return f"- **{what}** [{sec.kind}] {_code(sec.resource)}: {_code(sec.detail)}"
     if not sec.broadens:
         return f"- **narrows** [checkov] no longer suppressed {sec.check} on {_code(sec.resource)}"
-    was = f" (reason was: {_escape(sec.was)})" if sec.was is not None else ""
+    was = f" (reason was: {_escape(_cut(sec.was, _ITEM_CHARS))})" if sec.was is not None else ""
     return (f"- **broadens** [checkov] suppressed {sec.check} on {_code(sec.resource)}: "
-            f"{_escape(sec.comment or '')}{was}")
+            f"{_escape(_cut(sec.comment or '', _ITEM_CHARS))}{was}")
 
 
 def _resources(diff: TemplateDiff) -> _Section | None:
@@ -211,7 +210,7 @@ def _resources(diff: TemplateDiff) -> _Section | None:
         paths = [_code(p.path) for p in change.properties]
         cell = "<br>".join(paths[:_ROWS_PER_CELL]) + (
             f"<br>… {len(paths) - _ROWS_PER_CELL} more" if len(paths) > _ROWS_PER_CELL else "")
-        rows.append(_cut(f"| {action} | {_code(change.logical_id)} | {change.resource_type} | {cell} |", 1500))
+        rows.append(f"| {action} | {_code(change.logical_id)} | {change.resource_type} | {cell} |")
     head = ["| Action | Resource | Type | Properties |", "|---|---|---|---|"]
     return _Section(f"Resource changes ({len(rows)})", rows, head=head)
 
@@ -227,7 +226,7 @@ def _parameters(diff: TemplateDiff, context: Context) -> _Section | None:
         shown = (_HIDDEN, _HIDDEN) if _secret(value.name, context) else (
             "(none)" if value.old is None else _code(value.old), _code(value.new))
         back = " (older tag: rolls back)" if value.rollback else ""
-        rows.append(_cut(f"| value | {_code(value.name)} | {shown[0]} | {shown[1]}{back} |", 1200))
+        rows.append(f"| value | {_code(value.name)} | {shown[0]} | {shown[1]}{back} |")
     for kind, items in (("declaration", diff.parameters), ("output", diff.outputs)):
         rows += [_declared(kind, item, context) for item in items]
     if not rows:
@@ -241,12 +240,12 @@ def _declared(kind: str, item: ParameterChange, context: Context) -> str:
         before, after = _HIDDEN, _HIDDEN
     else:
         before, after = _json(item.old), _json(item.new)
-    return _cut(f"| {kind} | {_code(item.name)} | {before} | {after} |", 1200)
+    return f"| {kind} | {_code(item.name)} | {before} | {after} |"
 
 
 def _cost(cost: Cost) -> _Section:
-    rows = [_cut(f"| {_code(line.logical_id)} | {line.type} | {line.change} | {_money(line.before)} | "
-                 f"{_money(line.after)} | {_money(line.delta, signed=True)} |", 600)
+    rows = [f"| {_code(line.logical_id)} | {line.type} | {line.change} | {_money(line.before)} | "
+            f"{_money(line.after)} | {_money(line.delta, signed=True)} |"
             for line in sorted(cost.lines, key=lambda item: item.logical_id) if line.change != "unchanged"]
     head = ["| Resource | Type | Change | Before | After | Delta |", "|---|---|---|---|---|---:|"]
     tail = ["", f"Total after the free tier: {_money(cost.before_total)} → {_money(cost.after_total)} "
