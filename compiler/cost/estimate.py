@@ -14,9 +14,10 @@ from typing import Any, Literal
 
 from .. import contract
 from ..build import Compiled
+from ..emit import record
 from ..emit.manifest import SCHEDULER, Manifest
 from ..emit.manifest import service as service_node
-from ..plan import Plan, ServicePlan
+from ..emit.record import Facts, ServiceFacts
 from ..schedule_expr import Rate, parse
 from .prices import Prices, Unpriced
 from .usage import (
@@ -35,6 +36,7 @@ from .usage import (
 )
 
 Kind = Literal["idle", "usage"]
+KMS_BILLED_ROTATIONS = 2  # rotations after the second are not billed (AWS KMS pricing, since April 2024)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class Line:
     quantity: float  # per month, in the meter's unit
     rate: float  # USD per unit (after the Spot discount where it applies)
     free: float = 0.0  # USD covered by an always-free allowance
+    spot_discount: float = 0.0  # the Fargate Spot discount in `rate` (0: not on Spot)
 
     @property
     def cost(self) -> float:
@@ -73,7 +76,7 @@ class NotPriced:
 
 @dataclass
 class Estimate:
-    plan: Plan
+    facts: Facts
     prices: Prices
     usage: Usage
     lines: list[Line] = field(default_factory=list)
@@ -81,25 +84,45 @@ class Estimate:
     not_priced: list[NotPriced] = field(default_factory=list)
     free_resources: dict[str, int] = field(default_factory=dict)
 
+    shared_with: tuple[str, ...] = ()  # the other stacks counted against the same account's allowances
+
     def total(self, kind: Kind | None = None, after: bool = False) -> float:
         return sum(line.after if after else line.cost for line in self.lines if kind in (None, line.kind))
 
+    def at_spot_discount(self, discount: float) -> float:
+        """The total after allowances were Fargate Spot `discount` below on-demand (no allowance covers Fargate)."""
+        return sum(line.after + line.cost * ((1 - discount) / (1 - line.spot_discount) - 1)
+                   if line.spot_discount else line.after for line in self.lines)
+
+    @property
+    def on_spot(self) -> bool:
+        return any(line.spot_discount for line in self.lines)
+
+    def by_resource(self, after: bool = True) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for line in self.lines:
+            out[line.resource] = out.get(line.resource, 0.0) + (line.after if after else line.cost)
+        return out
+
 
 class Context:
-    """What a pricer may read: the manifest, the template's resources, the plan, the prices and the usage."""
+    """What a pricer may read: the manifest, the template's resources, the plan's facts, the prices and the
+    usage."""
 
-    def __init__(self, plan: Plan, manifest: Manifest, template: dict[str, Any], prices: Prices, usage: Usage) -> None:
+    def __init__(self, plan: Facts, manifest: Manifest, template: dict[str, Any], prices: Prices,
+                 usage: Usage) -> None:
         self.plan, self.manifest, self.prices, self.usage = plan, manifest, prices, usage
         self.resources: dict[str, dict[str, Any]] = template["Resources"]
 
     def line(self, resource: str, kind: Kind, what: str, meter: str, quantity: float, key: str | None = None,
              discount: float = 0.0) -> Line:
-        return Line(resource, kind, what, meter, quantity, self.prices.rate(meter, key) * (1 - discount))
+        return Line(resource, kind, what, meter, quantity, self.prices.rate(meter, key) * (1 - discount),
+                    spot_discount=discount)
 
     def props(self, logical_id: str) -> dict[str, Any]:
         return dict(self.resources[logical_id].get("Properties", {}))
 
-    def service(self, resource: str) -> ServicePlan | None:
+    def service(self, resource: str) -> ServiceFacts | None:
         """The service a resource serves (None: it serves no service)."""
         node = self.manifest[resource].node
         return next((s for s in self.plan.services if service_node(s.name) == node), None)
@@ -285,6 +308,11 @@ def dashboard(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
 
 def kms_key(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
     yield ctx.line(rid, "idle", "customer managed key (requests not included)", "kms-key-month", 1)
+    if props.get("EnableKeyRotation") is True:
+        # AWS bills each of a key's first two rotations $1 a month more, for good: the steady state is priced.
+        days = int(props.get("RotationPeriodInDays", 365))
+        yield ctx.line(rid, "idle", f"automatic rotation: its first 2 rotated versions (from day {2 * days})",
+                       "kms-key-rotation-month", KMS_BILLED_ROTATIONS)
 
 
 def database(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
@@ -349,47 +377,89 @@ FREE = {
 }
 
 
-def apply_allowances(estimate: Estimate) -> None:
-    """Each allowance covers idle lines first (so idle-after-allowances says what an idle stack costs),
-    then usage lines, in template order."""
-    book = estimate.prices.book
-    ordered = sorted(range(len(estimate.lines)), key=lambda i: estimate.lines[i].kind != "idle")
+# What a template without fbc's record (an older fbc's) can still be priced by: pricers that read only the
+# resource's own properties. The rest is listed as not priced.
+BY_TYPE_ALONE = {"AWS::EC2::NatGateway", "AWS::EC2::EIP", "AWS::EC2::Instance", "AWS::CloudWatch::Alarm",
+                 "AWS::CloudWatch::Dashboard", "AWS::KMS::Key", "AWS::RDS::DBInstance", "AWS::Scheduler::Schedule"}
+UNRECORDED = "what it serves is unknown: the template has no fbc record (built by an older fbc, or not by fbc)"
+
+
+def apply_allowances(estimates: list[Estimate]) -> None:
+    """AWS's always-free allowances are per account (per organization under AWS Organizations): applied once
+    across the estimates given, as stacks of one account. Each allowance covers idle lines first (so
+    idle-after-allowances says what idle stacks cost), then usage lines, in the estimates' and templates'
+    order."""
+    book = estimates[0].prices.book
+    slots = [(e, i) for e in estimates for i in range(len(e.lines))]
+    slots.sort(key=lambda slot: slot[0].lines[slot[1]].kind != "idle")  # stable: keeps the order otherwise
+    names = tuple(e.facts.stack_name for e in estimates)
+    for e in estimates:
+        e.lines = [replace(line, free=0.0) for line in e.lines]
+        e.allowances.clear()
+        e.shared_with = tuple(n for n in names if n != e.facts.stack_name)
     for meter, allowance in sorted(book.allowances.items()):
-        left, used, value = allowance.quantity, 0.0, 0.0
-        for i in ordered:
-            line = estimate.lines[i]
+        left = allowance.quantity
+        used: dict[int, tuple[float, float]] = {}  # estimate's index -> (quantity, value)
+        for e, i in slots:
+            line = e.lines[i]
             if line.meter != meter or left <= 0:
                 continue
             take = min(left, line.quantity)
-            estimate.lines[i] = replace(line, free=take * line.rate)
-            left, used, value = left - take, used + take, value + take * line.rate
-        if used:
-            estimate.allowances.append(AllowanceUse(allowance.name, meter, used, value))
+            e.lines[i] = replace(line, free=take * line.rate)
+            left -= take
+            quantity, value = used.get(id(e), (0.0, 0.0))
+            used[id(e)] = (quantity + take, value + take * line.rate)
+        for e in estimates:
+            if id(e) in used:
+                e.allowances.append(AllowanceUse(allowance.name, meter, *used[id(e)]))
 
 
-def estimate(compiled: Compiled, prices: Prices, usage: Usage) -> Estimate:
-    template = json.loads(compiled.built.body)
-    ctx = Context(compiled.plan, compiled.manifest, template, prices, usage)
-    result = Estimate(compiled.plan, prices, usage)
-    for entry in compiled.manifest.find():  # by logical ID, as the template lists them
-        rid, kind = entry.logical_id, entry.type
+def estimate_template(template: dict[str, Any], prices: Prices, usage: Usage, manifest: Manifest | None = None,
+                      facts: Facts | None = None, allowances: bool = True) -> Estimate:
+    """Price a template: with its manifest and facts (a build's, or the record in its Metadata), or, with
+    neither recorded, by resource type alone where that is possible. `allowances` False: leave them to the
+    caller (apply_allowances over several stacks)."""
+    recorded = manifest is not None and facts is not None
+    if manifest is None or facts is None:
+        try:
+            manifest, facts = record.read(template)
+            recorded = True
+        except record.Unrecorded:
+            manifest, facts = Manifest(()), Facts()
+    ctx = Context(facts, manifest, template, prices, usage)
+    result = Estimate(facts, prices, usage)
+    resources: dict[str, dict[str, Any]] = template.get("Resources", {})
+    for rid in sorted(resources):  # by logical ID, as the template lists them
+        kind = str(resources[rid].get("Type", ""))
         if kind in FREE:
             result.free_resources[kind] = result.free_resources.get(kind, 0) + 1
         elif kind in VOLUME:
             result.not_priced.append(NotPriced(rid, kind, VOLUME[kind]))
         elif kind not in PRICERS:
             result.not_priced.append(NotPriced(rid, kind, "no pricer for this resource type"))
+        elif not recorded and kind not in BY_TYPE_ALONE:
+            result.not_priced.append(NotPriced(rid, kind, UNRECORDED))
         else:
             try:
                 result.lines += list(PRICERS[kind](ctx, rid, ctx.props(rid)))
             except Unpriced as exc:
                 result.not_priced.append(NotPriced(rid, kind, str(exc)))
-    for cluster in compiled.manifest.find(type="AWS::ECS::Cluster"):
-        settings = ctx.props(cluster.logical_id).get("ClusterSettings", [])
+            except (KeyError, TypeError, ValueError) as exc:
+                if recorded:  # fbc's own template: a pricer that cannot read it is a bug
+                    raise
+                result.not_priced.append(NotPriced(rid, kind, f"its properties are not ones fbc reads ({exc})"))
+    for cluster in sorted(r for r, v in resources.items() if v.get("Type") == "AWS::ECS::Cluster"):
+        settings = ctx.props(cluster).get("ClusterSettings", [])
         if {"Name": "containerInsights", "Value": "enabled"} in settings:
-            result.not_priced.append(NotPriced(cluster.logical_id, cluster.type, "Container Insights: metrics and "
+            result.not_priced.append(NotPriced(cluster, "AWS::ECS::Cluster", "Container Insights: metrics and "
                                                "performance log events per task, by volume"))
-    if compiled.plan.decisions.rds is None:
+    if facts.external_database:
         result.not_priced.append(NotPriced("(external database)", "-", "the external database is not in this stack"))
-    apply_allowances(result)
+    if allowances:
+        apply_allowances([result])
     return result
+
+
+def estimate(compiled: Compiled, prices: Prices, usage: Usage, allowances: bool = True) -> Estimate:
+    return estimate_template(json.loads(compiled.built.body), prices, usage, compiled.manifest,
+                             record.facts(compiled.plan), allowances)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .estimate import Estimate, Kind, Line
+from .usage import SPOT_SENSITIVITY
 
 
 def money(value: float) -> str:
@@ -20,11 +21,35 @@ def _row(line: Line) -> str:
             f"{money(line.after):>11}")
 
 
+def allowance_statement(estimate: Estimate) -> str:
+    """Which always-free allowances the estimate took as its stack's own: they are per account, not per stack."""
+    used = "; ".join(a.name for a in estimate.allowances) or "none needed"
+    stack = estimate.facts.stack_name or "this stack"
+    whose = (f"shared by {', '.join([stack, *estimate.shared_with])} and nothing else" if estimate.shared_with
+             else f"{stack}'s alone")
+    return (f"AWS's always-free allowances are per account (per organization under AWS Organizations); those applied "
+            f"({used}) are assumed {whose} in the account")
+
+
+def spot_sensitivity(estimate: Estimate) -> dict[float, float]:
+    """Fargate Spot's discount is AWS's "up to" ceiling: the total after allowances at other discounts."""
+    return {d: estimate.at_spot_discount(d) for d in SPOT_SENSITIVITY} if estimate.on_spot else {}
+
+
+def spot_line(estimate: Estimate) -> list[str]:
+    found = spot_sensitivity(estimate)
+    if not found:
+        return []
+    shown = ", ".join(f"{money(v)} at {d:.0%}" for d, v in found.items())
+    return [f"FARGATE SPOT is \"up to\" {estimate.usage.spot_discount:.0%} below on-demand; total after allowances at "
+            f"other discounts: {shown}"]
+
+
 def text(estimate: Estimate) -> str:
-    plan, prices = estimate.plan, estimate.prices
+    plan, prices = estimate.facts, estimate.prices
     out = [f"{plan.stack_name}: {plan.profile} profile, {plan.environment}, {plan.region} "
            f"(list prices of {prices.region}, checked {prices.data.checked})",
-           "assumes:", *(f"  - {a}" for a in estimate.usage.assumptions()), ""]
+           "assumes:", *(f"  - {a}" for a in [*estimate.usage.assumptions(), allowance_statement(estimate)]), ""]
     header = f"  {'resource':<34} {'what':<58} {'list/month':>11} {'free':>10} {'after':>11}"
     sections: list[tuple[Kind, str]] = [("idle", "IDLE: billed with no traffic"),
                                         ("usage", "USAGE: grows with traffic")]
@@ -40,6 +65,7 @@ def text(estimate: Estimate) -> str:
     out.append(f"TOTAL per month: {money(estimate.total())} at list price, {money(estimate.total(after=True))} "
                f"after allowances (idle {money(estimate.total('idle', after=True))}, usage "
                f"{money(estimate.total('usage', after=True))})")
+    out += spot_line(estimate)
     if estimate.not_priced:
         out += ["", "NOT PRICED"]
         out += [f"  {n.resource} ({n.type}): {n.reason}" for n in estimate.not_priced]
@@ -49,11 +75,14 @@ def text(estimate: Estimate) -> str:
 
 
 def data(estimate: Estimate) -> dict[str, Any]:
-    plan, prices = estimate.plan, estimate.prices
+    plan, prices = estimate.facts, estimate.prices
     return {
         "stack": plan.stack_name, "profile": plan.profile, "environment": plan.environment, "region": plan.region,
         "prices": {"region": prices.region, "checked": prices.data.checked, "currency": "USD"},
-        "assumptions": estimate.usage.assumptions(),
+        "assumptions": [*estimate.usage.assumptions(), allowance_statement(estimate)],
+        "allowancesSharedWith": list(estimate.shared_with),
+        "spotSensitivity": [{"discount": d, "afterAllowances": round(v, 2)}
+                            for d, v in spot_sensitivity(estimate).items()],
         "lines": [{"resource": line.resource, "kind": line.kind, "what": line.what, "meter": line.meter,
                    "unit": prices.unit(line.meter), "source": prices.source(line.meter),
                    "quantity": round(line.quantity, 6), "rate": line.rate, "list": round(line.cost, 6),
@@ -73,7 +102,7 @@ def json_text(estimates: list[Estimate]) -> str:
 
 
 def comparison(estimates: list[Estimate]) -> str:
-    names = [e.plan.profile for e in estimates]
+    names = [e.facts.profile for e in estimates]
     rows: list[tuple[str, Callable[[Estimate], float]]] = [
         ("idle, list", lambda e: e.total("idle")),
         ("idle, after allowances", lambda e: e.total("idle", True)),
@@ -82,13 +111,13 @@ def comparison(estimates: list[Estimate]) -> str:
         ("total, list", lambda e: e.total()),
         ("total, after allowances", lambda e: e.total(after=True)),
     ]
-    out = [f"{estimates[0].plan.app} ({estimates[0].plan.environment}), per month, assuming:",
+    out = [f"{estimates[0].facts.app} ({estimates[0].facts.environment}), per month, assuming:",
            *(f"  - {a}" for a in estimates[0].usage.assumptions()[:3]),
            f"  {'':<26}" + "".join(f"{n:>14}" for n in names)]
     out += [f"  {label:<26}" + "".join(f"{money(get(e)):>14}" for e in estimates) for label, get in rows]
     for e in estimates:
         if e.not_priced:
             kinds = Counter(n.type if n.type != "-" else n.resource for n in e.not_priced)
-            out.append(f"not priced in {e.plan.profile}: "
+            out.append(f"not priced in {e.facts.profile}: "
                        + ", ".join(f"{k} x{c}" if c > 1 else k for k, c in sorted(kinds.items())))
     return "\n".join(out)

@@ -14,6 +14,7 @@ LONG_POLL_SECONDS = 20
 VISIBILITY_EXTEND_SECONDS = 20  # a poll worker extends a running message's visibility this often
 NEW_CONNECTIONS_PER_LCU_HOUR = 25 * 3600  # ALB: 1 LCU = 25 new connections a second
 ALB_MIN_ZONES = 2  # an Application Load Balancer spans two availability zones at least
+SPOT_SENSITIVITY = (0.5, 0.7)  # Fargate Spot discounts a report also shows the total at ("up to 70%" is AWS's)
 RESPONSE_KB = 50  # average response through CloudFront (API JSON is smaller, frontend pages larger)
 
 

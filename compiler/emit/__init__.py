@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from troposphere import Template
 
 from ..plan import Plan
-from . import cdn, database, functions, monitoring, network, queues, scheduler, tags, tasks, web, workers
+from . import cdn, database, functions, monitoring, network, queues, record, scheduler, tags, tasks, web, workers
 from .manifest import Manifest
 from .stack import MAX_RESOURCES, LimitError, Stack
 
@@ -70,9 +70,11 @@ def emit(plan: Plan) -> Built:
     for _, generate in GENERATORS:
         generate(stack)
     tags.tag(stack)
+    manifest = Manifest(tuple(stack.entries))
+    stack.template.set_metadata(record.metadata(plan, manifest))  # so a deployed template can be priced alone
     body = json.dumps(stack.template.to_dict(), indent=1, sort_keys=True) + "\n"
     _check_limits(stack.template, body)
-    return Built(stack.template, body, Manifest(tuple(stack.entries)))
+    return Built(stack.template, body, manifest)
 
 
 __all__ = ["GENERATORS", "Built", "LimitError", "Manifest", "emit"]
