@@ -102,7 +102,7 @@ def render(diff: TemplateDiff, context: Context, cost: Cost | None = None) -> st
     exit_code = 0 if diff.empty else 1
     head = [_marker(context.stack),
             _summary_json(not diff.empty, bool(diff.risky), cost.delta if cost else None, exit_code),
-            f"### fbc diff: `{context.stack}` ({context.environment}, {context.profile} profile)", "",
+            f"**fbc diff** `{context.stack}` ({context.environment}, {context.profile} profile)", "",
             _summary_line(diff, cost), ""]
     if context.deployed is False:
         head += [f"`{context.stack}` is not deployed: the whole template is new.", ""]
@@ -118,10 +118,12 @@ def render(diff: TemplateDiff, context: Context, cost: Cost | None = None) -> st
 
 def render_refused(context: Context, reason: str, lines: Sequence[str]) -> str:
     """The comment for a diff fbc refused (a profile switch without --change-profile, exit 2): what and why."""
-    listed = [f"- {_escape(_cut(line.strip(), _ITEM_CHARS))}" for line in lines[1:] if line.strip()]
+    # The switch's lines: indented ones are items, others headings of the items after them.
+    listed = [f"- {_escape(_cut(line.strip(), _ITEM_CHARS))}" if line.startswith(" ")
+              else f"\n**{_escape(_cut(line.strip(), _ITEM_CHARS))}**\n" for line in lines[1:] if line.strip()]
     head = [_marker(context.stack), _summary_json(True, True, None, 2),
-            f"### fbc diff: `{context.stack}` ({context.environment}, {context.profile} profile)", "",
-            f"**Refused:** {_escape(_cut(reason, 1000))}", ""]
+            f"**fbc diff** `{context.stack}` ({context.environment}, {context.profile} profile)", "",
+            f"**Refused:** {_escape(_cut(reason.replace('listed above', 'listed below'), 1000))}", ""]
     title = _escape(_cut(lines[0].rstrip(":"), 200)) if lines else "what the switch deletes"
     section = _Section(f"What it deletes, replaces and leaves to migrate ({title})", listed, open=True)
     return _fit("\n".join(head).rstrip("\n"), [section] if listed else [])
@@ -194,9 +196,9 @@ def _security_item(sec: SecurityChange) -> str:
     if sec.kind != "checkov":
         return f"- **{what}** [{sec.kind}] {_code(sec.resource)}: {_code(sec.detail)}"
     if not sec.broadens:
-        return f"- **narrows** [checkov] no longer suppressed {sec.check} on {_code(sec.resource)}"
+        return f"- **narrows** [checkov] no longer suppressed {_code(sec.check)} on {_code(sec.resource)}"
     was = f" (reason was: {_escape(_cut(sec.was, _ITEM_CHARS))})" if sec.was is not None else ""
-    return (f"- **broadens** [checkov] suppressed {sec.check} on {_code(sec.resource)}: "
+    return (f"- **broadens** [checkov] suppressed {_code(sec.check)} on {_code(sec.resource)}: "
             f"{_escape(_cut(sec.comment or '', _ITEM_CHARS))}{was}")
 
 
@@ -246,13 +248,14 @@ def _declared(kind: str, item: ParameterChange, context: Context) -> str:
 def _cost(cost: Cost) -> _Section:
     rows = [f"| {_code(line.logical_id)} | {line.type} | {line.change} | {_money(line.before)} | "
             f"{_money(line.after)} | {_money(line.delta, signed=True)} |"
-            for line in sorted(cost.lines, key=lambda item: item.logical_id) if line.change != "unchanged"]
+            for line in sorted(cost.lines, key=lambda item: (-round(abs(item.delta), 2), item.logical_id))
+            if line.change != "unchanged"]
     head = ["| Resource | Type | Change | Before | After | Delta |", "|---|---|---|---|---|---:|"]
     tail = ["", f"Total after the free tier: {_money(cost.before_total)} → {_money(cost.after_total)} "
                 f"(**{_money(cost.delta, signed=True)}/month**); at list price: {_money(cost.before_list)} → "
                 f"{_money(cost.after_list)}."]
     if cost.not_priced:
-        tail += ["", "Not priced: " + ", ".join(_code(name) for name in sorted(cost.not_priced)) + "."]
+        tail += ["", "Not priced:"] + [f"- {_escape(_cut(name, _ITEM_CHARS))}" for name in sorted(cost.not_priced)]
     if cost.assumptions:
         tail += ["", "Assumptions:"] + [f"- {_cut(_escape(a), _ITEM_CHARS)}" for a in cost.assumptions]
     if not rows:

@@ -1,0 +1,272 @@
+"""fbc diff --format markdown (issue 16): the pull-request comment, as snapshots under tests/diff/markdown/, and
+the README's example. Templates come from compiling real specs (tests/specs/minimal.yaml edited); the refused
+profile switch from a stack deployed in moto's server.
+
+After a reviewed change, rewrite the snapshots and the README's example:
+    python tests/test_diff_markdown.py        (FBC_REGENERATE=1 pytest tests/test_diff_markdown.py does the same)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import REPO, run_fbc
+from flowbuilder.compiler.build import compile_spec
+from flowbuilder.compiler.deploy.diff import TemplateDiff, ValueChange, diff_templates
+from flowbuilder.compiler.deploy.markdown import LIMIT, SUMMARY_PREFIX, Context, render
+
+SNAPSHOTS = REPO / "tests" / "diff" / "markdown"
+REGENERATE = os.environ.get("FBC_REGENERATE") == "1"
+MINIMAL = (REPO / "tests" / "specs" / "minimal.yaml").read_text("utf-8")
+TINY = Context("tiny-dev", "dev", "ultra")
+
+
+def matches(name: str, text: str) -> None:
+    """`text` is the snapshot `name`, byte for byte (or becomes it when regenerating)."""
+    path = SNAPSHOTS / name
+    if REGENERATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, "utf-8", newline="\n")
+    assert path.is_file(), f"no snapshot {name}: run python tests/test_diff_markdown.py"
+    assert path.read_text("utf-8") == text, f"{name} changed: review, then run python tests/test_diff_markdown.py"
+
+
+def variant(tmp_path: Path, name: str, edit: tuple[str, str] = ("", ""), extra: str = "") -> Path:
+    """minimal.yaml with one text replaced and lines appended, as a file."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(MINIMAL.replace(*edit) + extra, "utf-8")
+    return path
+
+
+def template(path: Path, profile: str = "ultra") -> dict[str, Any]:
+    return json.loads(compile_spec(path, profile, "dev").built.body)  # type: ignore[no-any-return]
+
+
+def against(tmp_path: Path, before: dict[str, Any]) -> str:
+    """The before template as a file for --against."""
+    path = tmp_path / "before.json"
+    path.write_text(json.dumps(before), "utf-8")
+    return str(path)
+
+
+def summary(text: str) -> dict[str, Any]:
+    line = next(line for line in text.splitlines() if line.startswith(SUMMARY_PREFIX))
+    return json.loads(line.removeprefix(SUMMARY_PREFIX).removesuffix(" -->"))  # type: ignore[no-any-return]
+
+
+SERVICE = "    api: {type: web, runtime: api, port: 8000, public: true, healthCheck: /healthz}\n"
+QUEUE = ("    jobs: {visibilityTimeout: 5m}\n", "    jobs: {visibilityTimeout: 5m}\n    extra: {}\n")
+FIFO = ("    jobs: {visibilityTimeout: 5m}\n", "    jobs: {visibilityTimeout: 5m, fifo: true}\n")
+SECRET = ("tiny-runtime:2.3.1}", "tiny-runtime:2.3.1, secrets: {API_KEYS: '/tiny/${env}/api-keys'}}")
+
+
+# --- a stand-in for compiler/cost/delta.py's CostDelta (the renderer reads it through a Protocol) -------------
+
+@dataclass(frozen=True)
+class Line:
+    logical_id: str
+    type: str
+    change: str
+    before: float | None
+    after: float | None
+
+    @property
+    def delta(self) -> float:
+        return (self.after or 0.0) - (self.before or 0.0)
+
+
+@dataclass(frozen=True)
+class FakeCost:
+    lines: list[Line]
+    before_total: float
+    after_total: float
+    before_list: float
+    after_list: float
+    assumptions: list[str] = field(default_factory=list)
+    not_priced: list[str] = field(default_factory=list)
+
+    @property
+    def delta(self) -> float:
+        return self.after_total - self.before_total
+
+
+# --- the snapshots ----------------------------------------------------------------------------------------------
+
+def test_no_changes() -> None:
+    same = template(REPO / "tests" / "specs" / "minimal.yaml")
+    text = render(diff_templates(same, same), TINY)
+    assert summary(text) == {"cost_delta": None, "exit": 0, "has_changes": False, "risky": False}
+    assert "<details" not in text
+    matches("no-changes.md", text)
+
+
+def test_an_added_service_costs_more(tmp_path: Path) -> None:
+    """Through the CLI, offline against the template before; the cost section from a stand-in delta."""
+    before = template(variant(tmp_path, "before"))
+    after = variant(tmp_path, "after", extra=SERVICE)
+    result = run_fbc("diff", "-f", str(after), "--profile", "ultra", "--against", against(tmp_path, before),
+                     "--format", "markdown")
+    assert result.exit_code == 1, result.stderr
+    assert result.stdout.startswith("<!-- flowbuilder:diff stack=tiny-dev -->\n")
+    # The new service's role is new access: risky, for a reviewer to read.
+    assert summary(result.stdout) == {"cost_delta": None, "exit": 1, "has_changes": True, "risky": True}
+    assert "**7 to add, 0 to change, 0 replaced, 0 removed** · security: 22 broaden(s)" in result.stdout
+    matches("added-service.md", result.stdout)
+
+    cost = FakeCost([Line("ApiFunction", "AWS::Lambda::Function", "added", None, 1.25),
+                     Line("JobsQueue", "AWS::SQS::Queue", "unchanged", 0.13, 0.13),
+                     Line("ApiFunctionUrl", "AWS::Lambda::Url", "added", None, 0.0)],
+                    0.13, 1.38, 0.40, 2.10, ["10,000 executions a month of 30 s each."],
+                    ["ApiLogGroup (AWS::Logs::LogGroup): by ingestion"])
+    priced = render(diff_templates(before, template(after)), TINY, cost)
+    assert summary(priced)["cost_delta"] == "+1.25"
+    assert "cost +$1.25/month" in priced and "| `JobsQueue`" not in priced  # unchanged lines are left out
+    matches("added-service-cost.md", priced)
+
+
+def test_a_removal_with_a_replacement(tmp_path: Path) -> None:
+    before = template(variant(tmp_path, "two", QUEUE))
+    text = render(diff_templates(before, template(variant(tmp_path, "fifo", FIFO))), TINY)
+    assert summary(text) == {"cost_delta": None, "exit": 1, "has_changes": True, "risky": True}
+    gone = text.split("<details open><summary>Replacements and removals (5)</summary>")[1].split("</details>")[0]
+    assert "- **remove** `ExtraQueue` (AWS::SQS::Queue)" in gone
+    assert "- **replace** `JobsQueue` (AWS::SQS::Queue): `Properties.FifoQueue`, `Properties.QueueName`" in gone
+    assert text.index("Replacements and removals") < text.index("Security changes") < text.index("Resource changes")
+    matches("removal-and-replacement.md", text)
+
+
+def test_an_iam_broadening(tmp_path: Path) -> None:
+    before = template(variant(tmp_path, "before"))
+    text = render(diff_templates(before, template(variant(tmp_path, "secret", SECRET))), TINY)
+    assert summary(text)["risky"] is True
+    assert "security: 3 broaden(s), 0 narrow(s)" in text
+    assert ("- **broadens** [iam] `WorkerExecutionRole`: `Allow ssm:GetParameters on {\"Fn::Sub\":\"arn:"
+            "${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/tiny/dev/api-keys\"}`") in text
+    matches("iam-broadening.md", text)
+
+
+def big_template() -> dict[str, Any]:
+    """full.yaml's ultra template 4 times over (logical IDs suffixed): a diff whose comment is over the limit."""
+    one = template(REPO / "tests" / "specs" / "full.yaml")
+    text = json.dumps(one["Resources"])
+    resources: dict[str, Any] = {}
+    for i in range(4):
+        copy = text
+        for name in one["Resources"]:
+            copy = re.sub(rf'"{name}"', f'"{name}{i:02d}"', copy)
+        resources |= json.loads(copy)
+    return {"Resources": resources}
+
+
+def test_a_comment_over_githubs_limit_is_cut_from_the_least_important_section() -> None:
+    diff = diff_templates(template(REPO / "tests" / "specs" / "minimal.yaml"), big_template())
+    assert len(diff.security) > 500  # over 65,536 characters of security changes alone
+    text = render(diff, TINY)
+    assert len(text) <= LIMIT
+    assert text.startswith("<!-- flowbuilder:diff stack=tiny-dev -->\n")
+    assert summary(text) == {"cost_delta": None, "exit": 1, "has_changes": True, "risky": True}
+    note = text.rstrip("\n").splitlines()[-1]
+    # Cut from the least important: resources, then parameters (both gone), then security, row by row.
+    assert note == ("_Truncated to fit GitHub's 65,536-character comment limit: security changes (422 of 566 shown); "
+                    "resource changes (none of 235 shown); parameter, image and output changes (none of 8 shown). "
+                    "Run `fbc diff` for the whole diff._")
+    assert "<details open><summary>Replacements and removals (23)</summary>" in text
+    assert "- … 144 more not shown" in text and "Resource changes" not in text
+    matches("over-the-limit.md", text)
+
+
+def test_a_refused_profile_switch_is_a_comment_too(moto_server: str, tmp_path: Path) -> None:
+    from test_deploy import MINIMAL as SPEC
+    from test_deploy import deployed_minimal, invoke
+
+    env = deployed_minimal(moto_server, tmp_path)  # tiny-dev on ultra
+    refused = invoke(env, "diff", "-f", str(SPEC), "--profile", "standard", "--format", "markdown")
+    assert refused.exit_code == 2
+    assert refused.stderr.splitlines()[-1] == (
+        "fbc: tiny-dev runs the ultra profile; this would switch it to standard, deleting or replacing what is "
+        "listed above: pass --change-profile to do so")
+    assert summary(refused.stdout) == {"cost_delta": None, "exit": 2, "has_changes": True, "risky": True}
+    assert "**Refused:** tiny-dev runs the ultra profile" in refused.stdout
+    matches("profile-switch-refused.md", refused.stdout.replace(moto_server, "http://moto"))
+
+    allowed = invoke(env, "diff", "-f", str(SPEC), "--profile", "standard", "--format", "markdown",
+                     "--change-profile")
+    assert allowed.exit_code == 1 and "Replacements and removals" in allowed.stdout
+    assert summary(allowed.stdout)["exit"] == 1
+    same = invoke(env, "diff", "-f", str(SPEC), "--profile", "ultra", "--format", "markdown", "--param",
+                  "VpcId=vpc-0abc", "--param", "SubnetIds=subnet-1,subnet-2")
+    assert same.exit_code == 0, same.output
+    assert summary(same.stdout) == {"cost_delta": None, "exit": 0, "has_changes": False, "risky": False}
+
+
+# --- properties -------------------------------------------------------------------------------------------------
+
+def test_the_same_input_gives_the_same_bytes(tmp_path: Path) -> None:
+    before = against(tmp_path, template(variant(tmp_path, "two", QUEUE)))
+    after = str(variant(tmp_path, "secret", SECRET, SERVICE))
+    runs = [run_fbc("diff", "-f", after, "--profile", "ultra", "--against", before, "--format", "markdown")
+            for _ in range(2)]
+    assert runs[0].exit_code == 1 and runs[0].stdout_bytes == runs[1].stdout_bytes
+
+
+def test_no_secret_value_is_ever_shown(tmp_path: Path) -> None:
+    """A parameter declared NoEcho, or named like a secret, shows as changed without its values."""
+    before = template(variant(tmp_path, "before"))
+    before["Parameters"]["Signing"] = {"Type": "String", "NoEcho": True, "Default": "hunter2"}
+    result = run_fbc("diff", "-f", str(variant(tmp_path, "after")), "--profile", "ultra", "--against",
+                     against(tmp_path, before), "--format", "markdown")
+    assert result.exit_code == 1
+    assert "hunter2" not in result.stdout
+    assert "| declaration | `Signing` | (changed, value hidden) | (changed, value hidden) |" in result.stdout
+
+    values = [ValueChange("DatabasePassword", "old-pw-1", "new-pw-2"), ValueChange("ApiToken", None, "tok-3"),
+              ValueChange("Signing", "s-4", "s-5"), ValueChange("RuntimeImage", "repo:1", "repo:2")]
+    text = render(TemplateDiff(values=values), Context("s", "dev", "ultra", secrets=frozenset({"Signing"})))
+    assert not any(secret in text for secret in ("old-pw-1", "new-pw-2", "tok-3", "s-4", "s-5"))
+    assert "| value | `RuntimeImage` | `repo:1` | `repo:2` |" in text
+
+
+# --- the README's example ---------------------------------------------------------------------------------------
+
+EXAMPLE = re.compile(r"(<!-- example:diff-markdown:start -->\n)(.*?)(<!-- example:diff-markdown:end -->)", re.S)
+README_QUEUE = "  queues:\n", "  queues:\n    notifications: {visibilityTimeout: 5m}\n"
+README_SERVICE = "  services:\n", ("  services:\n    notifier: {type: worker, runtime: worker, queue: notifications, "
+                                   "timeout: 5m}\n")
+
+
+def readme_example(tmp_path: Path) -> str:
+    """The comment for this repository's flowbuilder.yaml (ultra, dev) changed to add a queue and a service."""
+    spec = REPO / "flowbuilder.yaml"
+    before = json.loads(compile_spec(spec, "ultra", "dev").built.body)
+    changed = tmp_path / "flowbuilder.yaml"
+    changed.write_text(spec.read_text("utf-8").replace(*README_QUEUE).replace(*README_SERVICE), "utf-8")
+    result = run_fbc("diff", "-f", str(changed), "--profile", "ultra", "--against", against(tmp_path, before),
+                     "--format", "markdown")
+    assert result.exit_code == 1, result.stderr
+    return result.stdout
+
+
+def test_the_readme_shows_the_current_comment(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text("utf-8")
+    found = EXAMPLE.search(readme)
+    assert found, "README has no <!-- example:diff-markdown:start --> ... end block"
+    current = readme_example(tmp_path)
+    if REGENERATE:
+        readme = EXAMPLE.sub(lambda m: m.group(1) + current + m.group(3), readme)
+        (REPO / "README.md").write_text(readme, "utf-8", newline="\n")
+        found = EXAMPLE.search(readme)
+        assert found
+    assert found.group(2) == current, "README's diff comment is stale: run python tests/test_diff_markdown.py"
+
+
+if __name__ == "__main__":
+    os.environ["FBC_REGENERATE"] = "1"
+    sys.exit(pytest.main([__file__, "-q", "-p", "no:cacheprovider"]))
