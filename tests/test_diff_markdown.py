@@ -65,6 +65,9 @@ def summary(text: str) -> dict[str, Any]:
 SERVICE = "    api: {type: web, runtime: api, port: 8000, public: true, healthCheck: /healthz}\n"
 QUEUE = ("    jobs: {visibilityTimeout: 5m}\n", "    jobs: {visibilityTimeout: 5m}\n    extra: {}\n")
 FIFO = ("    jobs: {visibilityTimeout: 5m}\n", "    jobs: {visibilityTimeout: 5m, fifo: true}\n")
+MAIL_QUEUE = ("    jobs: {visibilityTimeout: 5m}\n", "    jobs: {visibilityTimeout: 5m}\n    mail: {}\n")
+MAILER = ("    mailer: {type: worker, image: 210987654321.dkr.ecr.eu-west-1.amazonaws.com/tiny-mailer:1.0.0, "
+          "queue: mail, timeout: 5m}\n")
 SECRET = ("tiny-runtime:2.3.1}", "tiny-runtime:2.3.1, secrets: {API_KEYS: '/tiny/${env}/api-keys'}}")
 
 
@@ -109,27 +112,42 @@ def test_no_changes() -> None:
 
 
 def test_an_added_service_costs_more(tmp_path: Path) -> None:
-    """Through the CLI, offline against the template before; the cost section from a stand-in delta."""
+    """Through the CLI, offline against the template before, with --cost: a second queue and a worker on it.
+    Its Pipe's idle long polls (5 pollers, 20 s each: 657,000 requests a month) take the account past SQS's
+    1M free requests."""
     before = template(variant(tmp_path, "before"))
-    after = variant(tmp_path, "after", extra=SERVICE)
+    after = variant(tmp_path, "after", MAIL_QUEUE, MAILER)
     result = run_fbc("diff", "-f", str(after), "--profile", "ultra", "--against", against(tmp_path, before),
-                     "--format", "markdown")
+                     "--format", "markdown", "--cost", "--prices-region", "us-east-1")
     assert result.exit_code == 1, result.stderr
     assert result.stdout.startswith("<!-- flowbuilder:diff stack=tiny-dev -->\n")
-    # The new service's role is new access: risky, for a reviewer to read.
-    assert summary(result.stdout) == {"cost_delta": None, "exit": 1, "has_changes": True, "risky": True}
-    assert "**7 to add, 0 to change, 0 replaced, 0 removed** · security: 22 broaden(s)" in result.stdout
+    # The new service's roles are new access: risky, for a reviewer to read.
+    assert summary(result.stdout) == {"cost_delta": "+0.14", "exit": 1, "has_changes": True, "risky": True}
+    assert "**10 to add, 0 to change, 0 replaced, 0 removed** · security: 23 broaden(s)" in result.stdout
+    assert "cost +$0.14/month" in result.stdout
     matches("added-service.md", result.stdout)
 
+    shown = run_fbc("diff", "-f", str(after), "--profile", "ultra", "--against", against(tmp_path, before),
+                    "--format", "json", "--cost", "--prices-region", "us-east-1")
+    assert json.loads(shown.stdout)["cost"]["delta"] == 0.14
+    told = run_fbc("diff", "-f", str(after), "--profile", "ultra", "--against", against(tmp_path, before),
+                   "--cost", "--prices-region", "us-east-1")
+    assert "Cost (USD/month, after the free tier): $" in told.stdout and "(+$0.14)" in told.stdout
+
+
+def test_the_cost_section_reads_any_delta_of_that_shape() -> None:
+    """The renderer reads compiler/cost/delta.py's CostDelta through a Protocol: a stand-in of that shape."""
     cost = FakeCost([Line("ApiFunction", "AWS::Lambda::Function", "added", None, 1.25),
                      Line("JobsQueue", "AWS::SQS::Queue", "unchanged", 0.13, 0.13),
-                     Line("ApiFunctionUrl", "AWS::Lambda::Url", "added", None, 0.0)],
-                    0.13, 1.38, 0.40, 2.10, ["10,000 executions a month of 30 s each."],
-                    ["ApiLogGroup (AWS::Logs::LogGroup): by ingestion"])
-    priced = render(diff_templates(before, template(after)), TINY, cost)
-    assert summary(priced)["cost_delta"] == "+1.25"
-    assert "cost +$1.25/month" in priced and "| `JobsQueue`" not in priced  # unchanged lines are left out
-    matches("added-service-cost.md", priced)
+                     Line("OldQueue", "AWS::SQS::Queue", "removed", 0.004, None)],
+                    0.134, 1.38, 0.40, 2.10, ["10,000 executions a month of 30 s each"], ["ApiLogGroup: by volume"])
+    text = render(TemplateDiff(), TINY, cost)
+    assert summary(text) == {"cost_delta": "+1.25", "exit": 0, "has_changes": False, "risky": False}
+    assert "**No changes** · cost +$1.25/month" in text
+    assert "| `JobsQueue`" not in text  # unchanged lines are left out
+    assert "| `OldQueue` | AWS::SQS::Queue | removed | $0.00 | - | +$0.00 |" in text  # -0.004 rounds to +0.00
+    assert "Total after the free tier: $0.13 → $1.38 (**+$1.25/month**); at list price: $0.40 → $2.10." in text
+    assert "- ApiLogGroup: by volume" in text
 
 
 def test_a_removal_with_a_replacement(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
+    from ..cost.delta import CostDelta
     from ..deploy.aws import Aws
     from ..deploy.diff import TemplateDiff
     from ..deploy.markdown import Context as ReviewContext
@@ -193,14 +194,18 @@ def _not_a_template(doc: Any) -> str | None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
               help="json: one object on stdout whatever happens ({\"error\": ..., \"exit\": 2} on errors); "
                    "markdown: a pull-request comment body (a refused profile switch is one too).")
+@click.option("--cost", "with_cost", is_flag=True,
+              help="Add the monthly cost delta (fbc cost's default usage, at the stack's region's prices).")
+@click.option("--prices-region", metavar="REGION", help="--cost: price with another region's list prices.")
 @deadline_option("10m")
 def diff(spec_file: str, profile: str | None, environment: str, stack_name: str | None, params: tuple[str, ...],
          images: tuple[str, ...], bucket: str | None, change_profile: bool, against: str, fmt: str,
-         deadline: Deadline) -> None:
+         with_cost: bool, prices_region: str | None, deadline: Deadline) -> None:
     """Show what apply would change. Exit 0: no differences, 1: differences (a stack not deployed is all
     additions), 2: error (as kubectl diff)."""
     import json
 
+    from ..deploy import cost_view
     from ..deploy.diff import diff_templates, render_json, render_text, use_colour
 
     machine_readable(fmt == "json")
@@ -213,20 +218,36 @@ def diff(spec_file: str, profile: str | None, environment: str, stack_name: str 
             aws = _aws(target.compiled.plan.region)
             result, deployed = _against_stack(aws, target, _given(target, params, images), bucket, change_profile,
                                               fmt, notes)
+            if deployed and with_cost:
+                before = aws.cloudformation.template(target.stack_name)
         else:
             before = _template_file(against)
             result = diff_templates(before, target.template)
+        cost = _cost_delta(target, before, prices_region) if with_cost else None
         if fmt == "json":
             shown = json.loads(render_json(result)) | ({} if deployed is None else {"deployed": deployed}) | (
-                {"notes": notes} if notes else {})
+                {"notes": notes} if notes else {}) | ({} if cost is None else {"cost": cost_view.data(cost)})
             click.echo(json.dumps(shown, indent=2, sort_keys=True))
         elif fmt == "markdown":
             from ..deploy.markdown import render
 
-            click.echo(render(result, _review_context(target, before, deployed, notes)), nl=False)
+            click.echo(render(result, _review_context(target, before, deployed, notes), cost), nl=False)
         else:
             click.echo(render_text(result, use_colour() and os.environ.get("TERM") != "dumb"))
+            if cost is not None:
+                click.echo(cost_view.text(cost))
     sys.exit(0 if result.empty else 1)
+
+
+def _cost_delta(target: Target, before: dict[str, Any] | None, region: str | None) -> CostDelta:
+    """What the change does to the monthly bill, with `fbc cost`'s default usage (before None: not deployed)."""
+    from ..cost.delta import cost_delta
+    from ..cost.prices import Prices, price_book
+    from ..cost.usage import Usage
+
+    book = price_book()
+    return cost_delta(before, target.template, Prices(book, region or target.compiled.plan.region),
+                      Usage(spot_discount=book.fargate_spot_discount))
 
 
 def _against_stack(aws: Aws, target: Target, given: dict[str, str], bucket: str | None, change_profile: bool,
