@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .common import EXIT_INVALID, chosen_profile, machine_readable, reported, spec_options, write_output
+
+if TYPE_CHECKING:
+    from ..build import Compiled
 
 
 @click.command()
@@ -92,8 +96,51 @@ def up(spec_file: str, profile: str | None, environment: str, database_url: str 
     sys.exit(code)
 
 
+def _environments(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
+    """--env a,b,...: each name by validate's rule."""
+    from .common import check_environment
+
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    for name in names:
+        check_environment(name)
+    return names or ["dev"]
+
+
+def _spec_environments(spec_file: str) -> list[str]:
+    """The environments a spec declares (spec.environments), for --all-environments."""
+    from .. import load
+
+    declared = load.load_file(spec_file).data.get("spec", {}).get("environments") or {}
+    if not declared:
+        raise ValueError(f"{spec_file} declares no environments (spec.environments): name them with --env a,b")
+    return list(declared)
+
+
+def _template_against(against: str, compiled: Compiled) -> tuple[dict[str, Any] | None, str]:
+    """--against deployed (the stack's template on AWS, None when it is not deployed) or FILE (as fbc diff reads
+    it); and what it is, for the report."""
+    from .deploy_verbs import _aws, _template_file
+
+    if against != "deployed":
+        return _template_file(against), against
+    stack = compiled.plan.stack_name
+    cloudformation = _aws(compiled.plan.region).cloudformation
+    found = cloudformation.describe(stack)
+    if found is None or found.status == "REVIEW_IN_PROGRESS":
+        click.echo(f"{stack}: not deployed in {compiled.plan.region}; every resource is added", err=True)
+        return None, f"{stack} (not deployed)"
+    return cloudformation.template(stack), f"deployed {stack}"
+
+
 @click.command()
-@spec_options()
+@spec_options(env=False)
+@click.option("--env", "environments", default="dev", show_default=True, metavar="NAME[,NAME...]",
+              callback=_environments,
+              help="Environment(s); several (a,b) are estimated as stacks of one AWS account, which share its "
+                   "always-free allowances.")
+@click.option("--all-environments", is_flag=True, help="Every environment the spec declares, in one account.")
+@click.option("--against", metavar="deployed|FILE",
+              help="Next to the deployed stack's template (deployed) or a template FILE: per resource and in total.")
 @click.option("--compare", metavar="P1,P2", help="Estimate several profiles side by side, e.g. standard,ultra.")
 @click.option("--executions-per-month", default=10_000, show_default=True, type=click.IntRange(0))
 @click.option("--avg-duration", default="30s", show_default=True, metavar="DURATION",
@@ -104,14 +151,17 @@ def up(spec_file: str, profile: str | None, environment: str, database_url: str 
               help="Fargate Spot's discount to on-demand (default: the price file's, 0.70).")
 @click.option("--prices-region", metavar="REGION", help="Price with another region's list prices.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def cost(spec_file: str, profile: str | None, environment: str, compare: str | None, executions_per_month: int,
-         avg_duration: str, requests_per_month: int, spot_discount: float | None, prices_region: str | None,
-         fmt: str) -> None:
+def cost(spec_file: str, profile: str | None, environments: list[str], all_environments: bool, against: str | None,
+         compare: str | None, executions_per_month: int, avg_duration: str, requests_per_month: int,
+         spot_discount: float | None, prices_region: str | None, fmt: str) -> None:
     """Estimate what a deployment costs a month: idle and usage, at list price and after AWS's free tier."""
+    import json
+
     from ..build import compile_spec
-    from ..cost.estimate import estimate
+    from ..cost import delta_report, report
+    from ..cost.delta import cost_delta
+    from ..cost.estimate import apply_allowances, estimate
     from ..cost.prices import Prices, price_book
-    from ..cost.report import comparison, json_text, text
     from ..cost.usage import Usage
     from ..scalars import parse_duration
 
@@ -121,21 +171,40 @@ def cost(spec_file: str, profile: str | None, environment: str, compare: str | N
             duration = float(parse_duration(avg_duration))
         except ValueError as exc:
             raise ValueError(f"--avg-duration {avg_duration!r}: {exc}") from None
+        if all_environments:
+            environments = _spec_environments(spec_file)
+        several = [name for name, given in (("--compare", compare), ("several environments", len(environments) > 1))
+                   if given]
+        if len(several) + bool(against) > 1:
+            raise ValueError(f"{' and '.join([*several, *(['--against'] if against else [])])} do not go together: "
+                             f"estimate one at a time")
         book = price_book()
         usage = Usage(executions_per_month, duration, requests_per_month,
                       book.fargate_spot_discount if spot_discount is None else spot_discount)
-        estimates = []
-        chosen = [p.strip() for p in compare.split(",") if p.strip()] if compare else [
-            chosen_profile(spec_file, environment, profile)]
-        for name in chosen:
-            compiled = compile_spec(spec_file, name, environment)
-            estimates.append(estimate(compiled, Prices(book, prices_region or compiled.plan.region), usage))
-    if fmt == "json":
-        click.echo(json_text(estimates))
-    elif len(estimates) > 1:
-        click.echo(comparison(estimates))
-    else:
-        click.echo(text(estimates[0]))
+        if against:
+            compiled = compile_spec(spec_file, chosen_profile(spec_file, environments[0], profile), environments[0])
+            before, name = _template_against(against, compiled)
+            delta = cost_delta(before, json.loads(compiled.built.body),
+                               Prices(book, prices_region or compiled.plan.region), usage)
+            shown = delta_report.json_text(delta, name) if fmt == "json" else delta_report.text(delta, name)
+        elif compare:
+            estimates = []
+            for chosen in (p.strip() for p in compare.split(",") if p.strip()):
+                compiled = compile_spec(spec_file, chosen, environments[0])
+                estimates.append(estimate(compiled, Prices(book, prices_region or compiled.plan.region), usage))
+            shown = report.json_text(estimates) if fmt == "json" else report.comparison(estimates)
+        else:
+            estimates = []
+            for env in environments:
+                compiled = compile_spec(spec_file, chosen_profile(spec_file, env, profile), env)
+                estimates.append(estimate(compiled, Prices(book, prices_region or compiled.plan.region), usage,
+                                          allowances=False))
+            apply_allowances(estimates)  # one account's, whatever the number of stacks
+            if len(estimates) == 1:
+                shown = report.json_text(estimates) if fmt == "json" else report.text(estimates[0])
+            else:
+                shown = report.shared_json(estimates) if fmt == "json" else report.shared_text(estimates)
+    click.echo(shown)
 
 
 @click.command()

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .estimate import Estimate, estimate_template
+from .estimate import UNRECORDED, Estimate, estimate_template
 from .prices import Prices
 from .report import allowance_statement, spot_sensitivity
 from .usage import Usage
@@ -31,11 +31,16 @@ class DeltaLine:
     after: float | None
     before_list: float | None = None  # USD/month at list price (None: not in that template)
     after_list: float | None = None
-    priced: bool = True  # False: listed in not_priced (its figures are 0.0, not a price)
+    priced_before: bool = True  # False: listed in not_priced for that template (its 0.0 is not a price)
+    priced_after: bool = True
 
     @property
     def delta(self) -> float:
         return (self.after or 0.0) - (self.before or 0.0)
+
+    @property
+    def priced(self) -> bool:
+        return self.priced_before and self.priced_after
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class CostDelta:
     after_list: float
     assumptions: list[str]  # one sentence each (usage figures, Spot discount, allowances assumed)
     not_priced: list[str]
+    warnings: list[str] = field(default_factory=list)  # what makes the comparison uneven, one sentence each
     before_idle: float = 0.0  # after allowances
     after_idle: float = 0.0
     before_estimate: Estimate | None = field(default=None, compare=False, repr=False)
@@ -85,6 +91,19 @@ def _not_priced(old: Estimate | None, new: Estimate) -> list[str]:
                   if n not in new.not_priced]
 
 
+def _warnings(old: Estimate | None, new: Estimate, lines: list[DeltaLine]) -> list[str]:
+    out = []
+    for label, found in (("old", old), ("new", new)):
+        blind = [n for n in (found.not_priced if found else []) if n.reason == UNRECORDED]
+        if blind:
+            out.append(f"the {label} template carries no fbc record (built by an older fbc, or not by fbc): "
+                       f"{len(blind)} of its resources are not priced, so the delta counts their cost on one side only")
+    uneven = sum(abs(line.delta) for line in lines if not line.priced)
+    if uneven >= 0.005:
+        out.append(f"${uneven:,.2f}/month of the delta is on resources priced in one template only")
+    return out
+
+
 def cost_delta(before: dict[str, Any] | None, after: dict[str, Any], prices: Prices, usage: Usage) -> CostDelta:
     """Price both templates (JSON dicts; before None: nothing deployed, every resource added) and compare them
     resource by resource."""
@@ -92,7 +111,8 @@ def cost_delta(before: dict[str, Any] | None, after: dict[str, Any], prices: Pri
     old = estimate_template(before, prices, usage) if before is not None else None
     old_resources: dict[str, Any] = before.get("Resources", {}) if before is not None else {}
     new_resources: dict[str, Any] = after.get("Resources", {})
-    unpriced = {n.resource for n in new.not_priced} | ({n.resource for n in old.not_priced} if old else set())
+    unpriced_after = {n.resource for n in new.not_priced}
+    unpriced_before = {n.resource for n in old.not_priced} if old else set()
     new_after, new_list = new.by_resource(), new.by_resource(after=False)
     old_after = old.by_resource() if old else {}
     old_list = old.by_resource(after=False) if old else {}
@@ -104,7 +124,8 @@ def cost_delta(before: dict[str, Any] | None, after: dict[str, Any], prices: Pri
         lines.append(DeltaLine(
             logical_id, kind, _change(logical_id, old_resources, new_resources, (was or 0.0, now or 0.0)), was, now,
             old_list.get(logical_id, 0.0) if was is not None else None,
-            new_list.get(logical_id, 0.0) if now is not None else None, logical_id not in unpriced))
+            new_list.get(logical_id, 0.0) if now is not None else None, logical_id not in unpriced_before,
+            logical_id not in unpriced_after))
     lines.sort(key=lambda line: (-round(abs(line.delta), 9), line.logical_id))
     assumptions = [*usage.assumptions(), allowance_statement(new)]
     sensitivity = spot_sensitivity(new)
@@ -117,6 +138,6 @@ def cost_delta(before: dict[str, Any] | None, after: dict[str, Any], prices: Pri
         before_total=old.total(after=True) if old else 0.0, after_total=new.total(after=True),
         before_list=old.total() if old else 0.0, after_list=new.total(),
         assumptions=assumptions,
-        not_priced=_not_priced(old, new),
+        not_priced=_not_priced(old, new), warnings=_warnings(old, new, lines),
         before_idle=old.total("idle", after=True) if old else 0.0, after_idle=new.total("idle", after=True),
         before_estimate=old, after_estimate=new)

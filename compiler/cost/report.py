@@ -121,3 +121,27 @@ def comparison(estimates: list[Estimate]) -> str:
             out.append(f"not priced in {e.facts.profile}: "
                        + ", ".join(f"{k} x{c}" if c > 1 else k for k, c in sorted(kinds.items())))
     return "\n".join(out)
+
+
+def _sum(estimates: list[Estimate], kind: Kind | None = None, after: bool = False) -> float:
+    return sum(e.total(kind, after) for e in estimates)
+
+
+def shared_text(estimates: list[Estimate]) -> str:
+    """Several environments of one account (apply_allowances over all): each, then their sum."""
+    stacks = ", ".join(e.facts.stack_name for e in estimates)
+    out = [text(e) + "\n" for e in estimates]
+    out.append(f"ALL {len(estimates)} STACKS IN ONE ACCOUNT ({stacks}), sharing its always-free allowances: "
+               f"{money(_sum(estimates))} at list price, {money(_sum(estimates, after=True))} after allowances "
+               f"per month (idle {money(_sum(estimates, 'idle', True))}, usage "
+               f"{money(_sum(estimates, 'usage', True))})")
+    return "\n".join(out)
+
+
+def shared_json(estimates: list[Estimate]) -> str:
+    body = {"environments": [data(e) for e in estimates],
+            "allowancesSharedBy": [e.facts.stack_name for e in estimates],
+            "totals": {kind or "all": {"list": round(_sum(estimates, kind), 2),
+                                       "afterAllowances": round(_sum(estimates, kind, True), 2)}
+                       for kind in ("idle", "usage", None)}}
+    return json.dumps(body, indent=2)
