@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REPO, run_fbc
 from flowbuilder.compiler.build import compile_spec
-from flowbuilder.compiler.cost.estimate import Estimate, estimate, monthly_firings
+from flowbuilder.compiler.cost.estimate import Estimate, apply_allowances, estimate, monthly_firings
 from flowbuilder.compiler.cost.prices import Prices, price_book
 from flowbuilder.compiler.cost.usage import Usage
 
@@ -195,3 +195,59 @@ def test_a_load_balancer_in_an_existing_vpc_pays_for_two_zones_at_least(tmp_path
     (addresses,) = [line for line in result.lines if line.resource == "LoadBalancer"
                     and line.meter == "public-ipv4-hour"]
     assert addresses.quantity == 2 * 730 and addresses.what.endswith("(at least 2)")  # SubnetIds has 2 or more
+
+
+def test_environments_of_one_account_share_its_always_free_allowances() -> None:
+    # ultra's Pipe keeps 5 long polls of 20 s on the runtime queue: 5 x 730 x 3600 / 20 = 657,000 requests a
+    # month per stack, idle. Alone, SQS's 1M free requests cover them; dev and prod in one account poll
+    # 1,314,000 times, and the 314,000 over cost 314,000 x $0.0000004 = $0.1256 a month, idle.
+    alone = cost_of("ultra", "prod")
+    assert alone.total("idle", after=True) == pytest.approx(0, abs=1e-9)
+    dev, prod = (estimate(compile_spec(SPEC, "ultra", env), Prices(price_book(), "us-east-1"), Usage(),
+                          allowances=False) for env in ("dev", "prod"))
+    apply_allowances([dev, prod])
+    assert dev.total("idle", after=True) == pytest.approx(0, abs=1e-9)  # dev is listed first: its polls are free
+    assert prod.total("idle", after=True) == pytest.approx(314_000 * 0.0000004)
+    used = [a.quantity for e in (dev, prod) for a in e.allowances if a.meter == "sqs-request"]
+    assert sum(used) == 1_000_000
+    assert dev.shared_with == ("flow-builder-prod",) and prod.shared_with == ("flow-builder-dev",)
+
+    shown = run_fbc("cost", "-f", str(SPEC), "--profile", "ultra", "--env", "dev,prod")
+    assert shown.exit_code == 0, shown.output
+    assert ("ALL 2 STACKS IN ONE ACCOUNT (flow-builder-dev, flow-builder-prod), sharing its always-free allowances"
+            in shown.output)
+    assert "(idle $0.13, usage" in shown.output
+    assert "assumed shared by flow-builder-dev, flow-builder-prod and nothing else in the account" in shown.output
+    every = run_fbc("cost", "-f", str(SPEC), "--profile", "ultra", "--all-environments", "--format", "json")
+    data = json.loads(every.output)
+    assert data["allowancesSharedBy"] == ["flow-builder-dev", "flow-builder-prod"]  # the spec declares dev, prod
+    assert data["totals"]["idle"]["afterAllowances"] == 0.13
+
+
+def test_every_report_says_which_allowances_it_assumed_its_own() -> None:
+    text = run_fbc("cost", "-f", str(SPEC), "--profile", "ultra", "--env", "prod").output
+    assert ("AWS's always-free allowances are per account (per organization under AWS Organizations); those applied "
+            "(CloudWatch: 10 alarm metrics;") in text
+    assert "are assumed flow-builder-prod's alone in the account" in text
+    data = json.loads(run_fbc("cost", "-f", str(SPEC), "--profile", "ultra", "--env", "prod", "--format",
+                              "json").output)
+    assert any("SQS: 1M requests a month" in a and "flow-builder-prod's alone" in a for a in data["assumptions"])
+
+
+def test_a_rotated_kms_key_costs_a_dollar_more_for_each_of_its_first_two_rotations() -> None:
+    # standard's alert key: $1 a month, and EnableKeyRotation (every 365 days): +$1 for each of the first two
+    # rotated versions, which it keeps from day 730 on; later rotations add nothing. Steady state: $3.
+    assert lines(cost_of("standard", "prod"), "AlertKey") == [("kms-key-month", 1.0), ("kms-key-rotation-month", 2.0)]
+    assert price_book().regions["us-east-1"].prices["kms-key-rotation-month"].price == 1.0
+
+
+def test_the_spot_discount_is_a_ceiling_so_the_report_shows_50_and_70_percent() -> None:
+    # ultra prod's Pipe tasks: 10,000 x 60 s = 166.67 task-hours of 0.5 vCPU and 1 GB, on-demand
+    # 83.33 x $0.04048 + 166.67 x $0.004445 = $3.37333 + $0.74083 = $4.11417; 20 points less discount: +$0.82283
+    result = cost_of("ultra", "prod")
+    assert result.at_spot_discount(0.7) == pytest.approx(result.total(after=True))
+    assert result.at_spot_discount(0.5) - result.at_spot_discount(0.7) == pytest.approx(0.2 * 4.1141667, rel=1e-6)
+    text = run_fbc("cost", "-f", str(SPEC), "--profile", "ultra", "--env", "prod").output
+    assert (f"total after allowances at other discounts: ${result.at_spot_discount(0.5):,.2f} at 50%, "
+            f"${result.total(after=True):,.2f} at 70%") in text
+    assert not cost_of("standard", "prod").on_spot  # standard's workers run on-demand
