@@ -124,7 +124,7 @@ def test_an_added_service_costs_more(tmp_path: Path) -> None:
     # The new service's roles are new access: risky, for a reviewer to read.
     assert summary(result.stdout) == {"cost_delta": "+0.14", "exit": 1, "has_changes": True, "risky": True}
     assert "**10 to add, 0 to change, 0 replaced, 0 removed** · security: 23 broaden(s)" in result.stdout
-    assert "cost +$0.14/month" in result.stdout
+    assert "cost +\\$0.14/month" in result.stdout  # \\$: not inline math on GitHub
     matches("added-service.md", result.stdout)
 
     shown = run_fbc("diff", "-f", str(after), "--profile", "ultra", "--against", against(tmp_path, before),
@@ -143,10 +143,12 @@ def test_the_cost_section_reads_any_delta_of_that_shape() -> None:
                     0.134, 1.38, 0.40, 2.10, ["10,000 executions a month of 30 s each"], ["ApiLogGroup: by volume"])
     text = render(TemplateDiff(), TINY, cost)
     assert summary(text) == {"cost_delta": "+1.25", "exit": 0, "has_changes": False, "risky": False}
-    assert "**No changes** · cost +$1.25/month" in text
+    assert "**No changes** · cost +\\$1.25/month" in text
     assert "| `JobsQueue`" not in text  # unchanged lines are left out
-    assert "| `OldQueue` | AWS::SQS::Queue | removed | $0.00 | - | +$0.00 |" in text  # -0.004 rounds to +0.00
-    assert "Total after the free tier: $0.13 → $1.38 (**+$1.25/month**); at list price: $0.40 → $2.10." in text
+    assert "Added, removed or changed at no cost: `OldQueue`." in text  # -0.004 is no cent
+    assert ("Total after the free tier: \\$0.13 → \\$1.38 (**+\\$1.25/month**); at list price: \\$0.40 → "
+            "\\$2.10.") in text
+    assert "<summary>Cost delta (+$1.25/month)</summary>" in text  # HTML: no Markdown escapes
     assert "- ApiLogGroup: by volume" in text
 
 
@@ -255,9 +257,9 @@ def test_no_secret_value_is_ever_shown(tmp_path: Path) -> None:
 # --- the README's example ---------------------------------------------------------------------------------------
 
 EXAMPLE = re.compile(r"(<!-- example:diff-markdown:start -->\n)(.*?)(<!-- example:diff-markdown:end -->)", re.S)
-README_QUEUE = "  queues:\n", "  queues:\n    notifications: {visibilityTimeout: 5m}\n"
-README_SERVICE = "  services:\n", ("  services:\n    notifier: {type: worker, runtime: worker, queue: notifications, "
-                                   "timeout: 5m}\n")
+README_QUEUE = "  queues:\n", "  queues:\n    notifications: {visibilityTimeout: 15m}\n"
+README_SERVICE = "  services:\n", ("  services:\n    notifier:\n      type: worker\n      image: 123456789012.dkr.ecr."
+                                   "us-east-1.amazonaws.com/flow-builder-notifier:1.0.0\n      queue: notifications\n")
 
 
 def readme_example(tmp_path: Path) -> str:
@@ -265,9 +267,9 @@ def readme_example(tmp_path: Path) -> str:
     spec = REPO / "flowbuilder.yaml"
     before = json.loads(compile_spec(spec, "ultra", "dev").built.body)
     changed = tmp_path / "flowbuilder.yaml"
-    changed.write_text(spec.read_text("utf-8").replace(*README_QUEUE).replace(*README_SERVICE), "utf-8")
+    changed.write_text(spec.read_text("utf-8").replace(*README_QUEUE, 1).replace(*README_SERVICE, 1), "utf-8")
     result = run_fbc("diff", "-f", str(changed), "--profile", "ultra", "--against", against(tmp_path, before),
-                     "--format", "markdown")
+                     "--format", "markdown", "--cost")
     assert result.exit_code == 1, result.stderr
     return result.stdout
 

@@ -5,24 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from .markdown import Cost
+from .markdown import Cost, usd
 
 
 def _usd(amount: float | None, signed: bool = False) -> str:
-    if amount is None:
-        return "-"
-    rounded = round(amount, 2) + 0.0  # no -0.00
-    return f"{'+' if rounded >= 0 else '-'}${abs(rounded):,.2f}" if signed else f"${rounded:,.2f}"
+    return "-" if amount is None else usd(amount, signed)
 
 
 def text(cost: Cost) -> str:
     """A short table: each resource whose cost changes, then the totals."""
     moved = [line for line in cost.lines if line.change != "unchanged"]
     width = max([len(line.logical_id) for line in moved] + [8])
-    lines = [f"Cost (USD/month, after the free tier): {_usd(cost.before_total)} -> {_usd(cost.after_total)} "
-             f"({_usd(cost.delta, signed=True)}); at list price {_usd(cost.before_list)} -> {_usd(cost.after_list)}"]
+    lines = [f"Cost (USD/month, after the free tier): {usd(cost.before_total)} -> {usd(cost.after_total)} "
+             f"({usd(cost.delta, signed=True)}); at list price {usd(cost.before_list)} -> {usd(cost.after_list)}"]
     lines += [f"  {line.logical_id:<{width}}  {line.change:<9} {_usd(line.before):>10} -> {_usd(line.after):>10}  "
-              f"{_usd(line.delta, signed=True):>10}" for line in moved]
+              f"{usd(line.delta, signed=True):>10}" for line in moved]
     lines += [f"  not priced: {name}" for name in cost.not_priced]
     return "\n".join(lines)
 

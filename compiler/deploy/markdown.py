@@ -139,10 +139,7 @@ def _summary_json(has_changes: bool, risky: bool, cost_delta: float | None, exit
 
 
 def _signed(amount: float | None) -> str | None:
-    if amount is None:
-        return None
-    rounded = round(amount, 2) + 0.0  # -0.00 is +0.00
-    return f"{'+' if rounded >= 0 else '-'}{abs(rounded):.2f}"
+    return None if amount is None else usd(amount, signed=True).replace("$", "").replace(",", "")
 
 
 def _summary_line(diff: TemplateDiff, cost: Cost | None) -> str:
@@ -246,21 +243,27 @@ def _declared(kind: str, item: ParameterChange, context: Context) -> str:
 
 
 def _cost(cost: Cost) -> _Section:
+    moved = sorted((line for line in cost.lines if line.change != "unchanged"),
+                   key=lambda line: (-round(abs(line.delta), 2), line.logical_id))
     rows = [f"| {_code(line.logical_id)} | {line.type} | {line.change} | {_money(line.before)} | "
-            f"{_money(line.after)} | {_money(line.delta, signed=True)} |"
-            for line in sorted(cost.lines, key=lambda item: (-round(abs(item.delta), 2), item.logical_id))
-            if line.change != "unchanged"]
-    head = ["| Resource | Type | Change | Before | After | Delta |", "|---|---|---|---|---|---:|"]
-    tail = ["", f"Total after the free tier: {_money(cost.before_total)} → {_money(cost.after_total)} "
-                f"(**{_money(cost.delta, signed=True)}/month**); at list price: {_money(cost.before_list)} → "
-                f"{_money(cost.after_list)}."]
+            f"{_money(line.after)} | {_money(line.delta, signed=True)} |" for line in moved if _cents(line.delta)]
+    free = sorted(line.logical_id for line in moved if not _cents(line.delta))
+    head = ["| Resource | Type | Change | Before | After | Delta |", "|---|---|---|---|---|---:|"] if rows else []
+    many = _ROWS_PER_CELL * 4
+    tail = ["", f"Added, removed or changed at no cost: {', '.join(_code(name) for name in free[:many])}"
+                + (f" and {len(free) - many} more" if len(free) > many else "") + "."] if free else []
+    tail += ["", f"Total after the free tier: {_money(cost.before_total)} → {_money(cost.after_total)} "
+                 f"(**{_money(cost.delta, signed=True)}/month**); at list price: {_money(cost.before_list)} → "
+                 f"{_money(cost.after_list)}."]
     if cost.not_priced:
         tail += ["", "Not priced:"] + [f"- {_escape(_cut(name, _ITEM_CHARS))}" for name in sorted(cost.not_priced)]
     if cost.assumptions:
-        tail += ["", "Assumptions:"] + [f"- {_cut(_escape(a), _ITEM_CHARS)}" for a in cost.assumptions]
-    if not rows:
-        head = ["No resource changes its price."]
-    return _Section(f"Cost delta ({_money(cost.delta, signed=True)}/month)", rows, head=head, tail=tail)
+        tail += ["", "Assumptions:"] + [f"- {_escape(_cut(a, _ITEM_CHARS))}" for a in cost.assumptions]
+    return _Section(f"Cost delta ({usd(cost.delta, signed=True)}/month)", rows, head=head, tail=tail)
+
+
+def _cents(amount: float) -> bool:
+    return round(amount, 2) != 0
 
 
 # --- fitting GitHub's limit -----------------------------------------------------------------------------------
@@ -305,7 +308,7 @@ def _cut(text: str, limit: int) -> str:
 
 def _escape(text: str) -> str:
     """Plain text in Markdown: no HTML, no table breaks, no emphasis by accident."""
-    return re.sub(r"([\\`*_|<>\[\]])", r"\\\1", text.replace("\n", " "))
+    return re.sub(r"([\\`*_|<>\[\]$])", r"\\\1", text.replace("\n", " "))
 
 
 def _code(value: Any) -> str:
@@ -320,8 +323,11 @@ def _json(value: Any) -> str:
     return "(absent)" if value is _MISSING else _code(value)
 
 
+def usd(amount: float, signed: bool = False) -> str:
+    rounded = round(amount, 2) + 0.0  # no -0.00
+    return f"{'+' if rounded >= 0 else '-'}${abs(rounded):,.2f}" if signed else f"${rounded:,.2f}"
+
+
 def _money(amount: float | None, signed: bool = False) -> str:
-    if amount is None:
-        return "-"
-    text = f"{round(amount, 2) + 0.0:+,.2f}"
-    return f"{text[0]}${text[1:]}" if signed else f"${round(amount, 2) + 0.0:,.2f}"
+    """An amount in Markdown text: \\$, since GitHub reads two dollar signs on a line as inline math."""
+    return "-" if amount is None else usd(amount, signed).replace("$", "\\$")
