@@ -74,17 +74,23 @@ def database_url(environ: dict[str, str] | None = None) -> str:
     return DEFAULT_SQLITE
 
 
-def resolve_secrets() -> None:
+def resolve_secrets() -> bool:
     """Fill FLOWBUILDER_DATABASE_URL (ultra, Lambda) from its store, and each FLOWBUILDER_SECRET_<NAME> reference
     into <NAME>: Lambda has no ECS-style Secrets, so the runtime reads them itself, once per cold start, before
-    Settings.from_env. The RDS credentials (FLOWBUILDER_DB_SECRET_ARN) are not read here: see
-    secrets.DatabaseCredentials."""
+    Settings.from_env. A value already set is not read again (a warm invocation reads nothing). True when the
+    environment changed, so Settings read before it are stale. The RDS credentials (FLOWBUILDER_DB_SECRET_ARN)
+    are not read here: see secrets.DatabaseCredentials."""
     env = os.environ
+    changed = False
     if env.get(c.DATABASE_URL_SECRET) and not env.get(c.DATABASE_URL):
         env[c.DATABASE_URL] = read_reference(env[c.DATABASE_URL_SECRET], env.get(c.DATABASE_URL_SOURCE))
+        changed = True
     for name, reference in list(env.items()):
-        if name.startswith(c.SECRET_REF_PREFIX):
-            env.setdefault(name[len(c.SECRET_REF_PREFIX):], read_reference(reference))
+        target = name[len(c.SECRET_REF_PREFIX):]
+        if name.startswith(c.SECRET_REF_PREFIX) and target not in env:
+            env[target] = read_reference(reference)
+            changed = True
+    return changed
 
 
 def default_visibility(lease_seconds: int) -> int:

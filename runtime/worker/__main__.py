@@ -1,16 +1,32 @@
 from __future__ import annotations
 
-import logging
-import sys
+import gc
 
-from ..config import Settings
-from .modes import once, poll
+# Start-up (SQLAlchemy's ORM and PostgreSQL dialect, psycopg, pydantic's models, the first connection) allocates a
+# few hundred thousand objects that live as long as the process; the cyclic collector would walk them over and over
+# while they are made, 5-10% of a once-mode task's life (bench/cold_paths.py). It is off from here until the worker
+# has connected (`ready`), then what survived is frozen (never walked again) and collection resumes.
+gc.disable()
+
+import logging  # noqa: E402
+import sys  # noqa: E402
+
+from ..config import Settings  # noqa: E402
+from .modes import once, poll  # noqa: E402
+
+
+def ready() -> None:
+    gc.freeze()
+    gc.enable()
 
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings.from_env()
-    return once(settings) if settings.worker_mode == "once" else poll(settings)
+    try:
+        return once(settings, ready) if settings.worker_mode == "once" else poll(settings, ready)
+    finally:
+        gc.enable()  # whatever happened before `ready`
 
 
 if __name__ == "__main__":

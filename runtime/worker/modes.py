@@ -63,9 +63,14 @@ def _limits(settings: Settings) -> engine.Limits:
                          max_output_bytes=settings.max_output_bytes)
 
 
-def once(settings: Settings) -> int:
-    resolve_secrets()
-    settings = Settings.from_env()
+def _nothing() -> None:
+    pass
+
+
+def once(settings: Settings, ready: Callable[[], None] = _nothing) -> int:
+    """`ready` is called once the database is connected and migrated (__main__ resumes garbage collection)."""
+    if resolve_secrets():
+        settings = Settings.from_env()
     execution_id = settings.execution_id.strip()
     if not execution_id:
         log.error("once mode needs FLOWBUILDER_EXECUTION_ID")
@@ -73,6 +78,7 @@ def once(settings: Settings) -> int:
     stop = _stop_on_sigterm()
     migrate(settings.database_url, settings.db_secret_arn)
     factory = sessions(settings.database_url, settings.db_secret_arn)
+    ready()
     owner, limits, bound = _owner(), _limits(settings), settings.worker_max_running
     if bound > 0:
         refusal = leases.claim_bounded(factory, execution_id, owner, limits.lease_seconds, bound)
@@ -174,12 +180,13 @@ def _report(execution_id: str) -> Callable[[Future[str]], None]:
     return done
 
 
-def poll(settings: Settings) -> int:
-    resolve_secrets()
-    settings = Settings.from_env()
+def poll(settings: Settings, ready: Callable[[], None] = _nothing) -> int:
+    if resolve_secrets():
+        settings = Settings.from_env()
     stop = _stop_on_sigterm()
     migrate(settings.database_url, settings.db_secret_arn)
     factory = sessions(settings.database_url, settings.db_secret_arn)
+    ready()
     queue = Queue(settings.queue_url)
     agent = settings.ecs_agent_uri
     protection = ScaleInProtection(agent, protection_minutes(settings.worker_timeout)) if agent else None
