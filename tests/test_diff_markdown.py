@@ -222,9 +222,10 @@ def test_a_refused_profile_switch_is_a_comment_too(moto_server: str, tmp_path: P
     assert allowed.exit_code == 1 and "Replacements and removals" in allowed.stdout
     assert summary(allowed.stdout)["exit"] == 1
     same = invoke(env, "diff", "-f", str(SPEC), "--profile", "ultra", "--format", "markdown", "--param",
-                  "VpcId=vpc-0abc", "--param", "SubnetIds=subnet-1,subnet-2")
-    assert same.exit_code == 0, same.output
-    assert summary(same.stdout) == {"cost_delta": None, "exit": 0, "has_changes": False, "risky": False}
+                  "VpcId=vpc-0abc", "--param", "SubnetIds=subnet-1,subnet-2", "--cost", "--prices-region", "us-east-1")
+    assert same.exit_code == 0, same.output  # priced against the deployed template: the same bill
+    assert summary(same.stdout) == {"cost_delta": "+0.00", "exit": 0, "has_changes": False, "risky": False}
+    assert "Total after the free tier: \\$1.45 → \\$1.45" in same.stdout
 
 
 # --- properties -------------------------------------------------------------------------------------------------
