@@ -123,7 +123,8 @@ def test_an_added_service_costs_more(tmp_path: Path) -> None:
     assert result.stdout.startswith("<!-- flowbuilder:diff stack=tiny-dev -->\n")
     # The new service's roles are new access: risky, for a reviewer to read.
     assert summary(result.stdout) == {"cost_delta": "+0.14", "exit": 1, "has_changes": True, "risky": True}
-    assert "**10 to add, 0 to change, 0 replaced, 0 removed** · security: 23 broaden(s)" in result.stdout
+    assert ("**10 to add, 0 to change, 0 replaced, 0 removed** · security: 20 broaden(s), 0 narrow(s), 3 checkov "
+            "suppression(s) · cost") in result.stdout
     assert "cost +\\$0.14/month" in result.stdout  # \\$: not inline math on GitHub
     matches("added-service.md", result.stdout)
 
@@ -195,11 +196,11 @@ def test_a_comment_over_githubs_limit_is_cut_from_the_least_important_section() 
     assert summary(text) == {"cost_delta": None, "exit": 1, "has_changes": True, "risky": True}
     note = text.rstrip("\n").splitlines()[-1]
     # Cut from the least important: resources, then parameters (both gone), then security, row by row.
-    assert note == ("_Truncated to fit GitHub's 65,536-character comment limit: security changes (422 of 566 shown); "
+    assert note == ("_Truncated to fit GitHub's 65,536-character comment limit: security changes (421 of 566 shown); "
                     "resource changes (none of 235 shown); parameter, image and output changes (none of 8 shown). "
                     "Run `fbc diff` for the whole diff._")
     assert "<details open><summary>Replacements and removals (23)</summary>" in text
-    assert "- … 144 more not shown" in text and "Resource changes" not in text
+    assert "- … 145 more not shown" in text and "Resource changes" not in text
     matches("over-the-limit.md", text)
 
 

@@ -109,7 +109,7 @@ def render(diff: TemplateDiff, context: Context, cost: Cost | None = None) -> st
     if diff.risky:
         head += ["**Needs a careful review:** " + "; ".join(_escape(_cut(r, 120)) for r in diff.risky[:5])
                  + (f"; and {len(diff.risky) - 5} more" if len(diff.risky) > 5 else ""), ""]
-    head += [f"> {_cut(_escape(note), _ITEM_CHARS)}  " for note in context.notes[:20]] + (
+    head += [f"> {_escape(_cut(note, _ITEM_CHARS))}  " for note in context.notes[:20]] + (
         [""] if context.notes else [])
     sections = [s for s in (_gone(diff), _security(diff), _resources(diff), _parameters(diff, context),
                             _cost(cost) if cost else None) if s is not None]
@@ -151,9 +151,12 @@ def _summary_line(diff: TemplateDiff, cost: Cost | None) -> str:
         removed = sum(c.action == "Remove" for c in diff.resources)
         parts = [f"**{counts['Add']} to add, {counts['Modify']} to change, {len(replaced)} replaced, "
                  f"{removed} removed**"]
-        broadens = sum(s.broadens for s in diff.security)
-        narrows = len(diff.security) - broadens
-        parts.append(f"security: {broadens} broaden(s), {narrows} narrow(s)" if diff.security
+        # As render_text counts them: a checkov suppression is shown for its reason, it grants nothing.
+        suppressed = sum(s.broadens and s.kind == "checkov" for s in diff.security)
+        broadens = sum(s.broadens for s in diff.security) - suppressed
+        narrows = sum(not s.broadens for s in diff.security)
+        parts.append(f"security: {broadens} broaden(s), {narrows} narrow(s)"
+                     + (f", {suppressed} checkov suppression(s)" if suppressed else "") if diff.security
                      else "no security changes")
         if diff.values:
             parts.append(f"{len(diff.values)} parameter value(s)")
