@@ -171,3 +171,18 @@ def test_a_link_to_another_host_does_not_get_the_token(state: State) -> None:
     with fake_github(state) as api, GitHub(api, TOKEN) as github, pytest.raises(
             GitHubError, match="GitHub sent a link outside"):
         github.request("GET", "http://198.51.100.1/steal")
+
+
+def test_a_long_rate_limit_is_reported_not_slept_through(state: State, tmp_path: Path) -> None:
+    state.failures.append(Failure(429, headers={"Retry-After": "3600"}, message="API rate limit exceeded"))
+    with fake_github(state) as api:
+        result, _ = comment(tmp_path, api, body())
+    assert result.exit_code == 2
+    assert result.stderr == "fbc: GitHub's rate limit: API rate limit exceeded; it resets in 3600s (GET /user)\n"
+
+
+def test_a_body_over_githubs_limit_is_refused(state: State, tmp_path: Path) -> None:
+    with fake_github(state) as api:
+        result, _ = comment(tmp_path, api, body() + "x" * 65536)
+    assert result.exit_code == 2 and "GitHub takes at most 65536" in result.stderr
+    assert state.log == []
