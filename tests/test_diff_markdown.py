@@ -95,6 +95,7 @@ class FakeCost:
     after_list: float
     assumptions: list[str] = field(default_factory=list)
     not_priced: list[str] = field(default_factory=list)
+    allowances: list[Line] = field(default_factory=list)
 
     @property
     def delta(self) -> float:
@@ -130,7 +131,17 @@ def test_an_added_service_costs_more(tmp_path: Path) -> None:
 
     shown = run_fbc("diff", "-f", str(after), "--profile", "ultra", "--against", against(tmp_path, before),
                     "--format", "json", "--cost", "--prices-region", "us-east-1")
-    assert json.loads(shown.stdout)["cost"]["delta"] == 0.14
+    cost = json.loads(shown.stdout)["cost"]
+    assert cost["delta"] == 0.14
+    # At list price the new queue carries its own polls and the queue nobody touched stays as it was; what the
+    # free tier no longer covers is its own row, and the rows add up to the total.
+    lines = {line["logicalId"]: line for line in cost["resources"]}
+    assert lines["MailQueue"]["change"] == "added" and lines["MailQueue"]["after"] > 0
+    assert lines["JobsQueue"]["change"] == "unchanged" and lines["JobsQueue"]["delta"] == 0
+    sqs = next(a for a in cost["allowances"] if a["name"].startswith("SQS"))
+    assert sqs["coveredAfter"] > sqs["coveredBefore"]
+    assert sum(line["delta"] for line in cost["resources"]) + sum(a["delta"] for a in cost["allowances"]) == (
+        pytest.approx(cost["delta"], abs=0.02))
     told = run_fbc("diff", "-f", str(after), "--profile", "ultra", "--against", against(tmp_path, before),
                    "--cost", "--prices-region", "us-east-1")
     assert "Cost (USD/month, after the free tier): $" in told.stdout and "(+$0.14)" in told.stdout

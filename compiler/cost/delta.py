@@ -3,8 +3,11 @@ and in total, after AWS's always-free allowances and at list price.
 
 Each template is priced alone (estimate_template: from the record a build leaves in its Metadata, or by type
 for an older fbc's template), with the account's allowances, since it is the same stack before and after.
-A resource is "changed" when its type or properties differ or its monthly cost does (a resource's price can
-move with another's: a queue polled by one more Pipe).
+Resources are compared at list price, what each costs by itself; the always-free allowances are their own
+lines (how much each covers before and after). Spread over resources, an allowance would make a resource nobody
+touched look changed: a second queue's polls exhaust SQS's free million, and the first queue, listed first,
+is the one that would show the charge.
+A resource is "changed" when its type or properties differ or its monthly cost does.
 """
 
 from __future__ import annotations
@@ -27,10 +30,8 @@ class DeltaLine:
     logical_id: str
     type: str  # CloudFormation type
     change: Change
-    before: float | None  # USD/month after allowances (None: not in that template)
+    before: float | None  # USD/month at list price, the resource's own cost (None: not in that template)
     after: float | None
-    before_list: float | None = None  # USD/month at list price (None: not in that template)
-    after_list: float | None = None
     priced_before: bool = True  # False: listed in not_priced for that template (its 0.0 is not a price)
     priced_after: bool = True
 
@@ -44,6 +45,20 @@ class DeltaLine:
 
 
 @dataclass(frozen=True)
+class AllowanceDelta:
+    """How much of the monthly bill one always-free allowance covers, before and after (USD, >= 0)."""
+
+    name: str
+    before: float
+    after: float
+
+    @property
+    def delta(self) -> float:
+        """What the allowance changes in the bill: covering more lowers it."""
+        return self.before - self.after
+
+
+@dataclass(frozen=True)
 class CostDelta:
     lines: list[DeltaLine]  # stable order: by abs(delta) desc, then logical_id
     before_total: float  # after allowances
@@ -53,6 +68,7 @@ class CostDelta:
     assumptions: list[str]  # one sentence each (usage figures, Spot discount, allowances assumed)
     not_priced: list[str]
     warnings: list[str] = field(default_factory=list)  # what makes the comparison uneven, one sentence each
+    allowances: list[AllowanceDelta] = field(default_factory=list)  # those that cover anything, by name
     before_idle: float = 0.0  # after allowances
     after_idle: float = 0.0
     before_estimate: Estimate | None = field(default=None, compare=False, repr=False)
@@ -104,6 +120,17 @@ def _warnings(old: Estimate | None, new: Estimate, lines: list[DeltaLine]) -> li
     return out
 
 
+def _allowances(old: Estimate | None, new: Estimate) -> list[AllowanceDelta]:
+    def covered(estimate: Estimate | None) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for use in estimate.allowances if estimate else []:
+            out[use.name] = out.get(use.name, 0.0) + use.value
+        return out
+
+    was, now = covered(old), covered(new)
+    return [AllowanceDelta(name, was.get(name, 0.0), now.get(name, 0.0)) for name in sorted(set(was) | set(now))]
+
+
 def cost_delta(before: dict[str, Any] | None, after: dict[str, Any], prices: Prices, usage: Usage) -> CostDelta:
     """Price both templates (JSON dicts; before None: nothing deployed, every resource added) and compare them
     resource by resource."""
@@ -113,19 +140,16 @@ def cost_delta(before: dict[str, Any] | None, after: dict[str, Any], prices: Pri
     new_resources: dict[str, Any] = after.get("Resources", {})
     unpriced_after = {n.resource for n in new.not_priced}
     unpriced_before = {n.resource for n in old.not_priced} if old else set()
-    new_after, new_list = new.by_resource(), new.by_resource(after=False)
-    old_after = old.by_resource() if old else {}
+    new_list = new.by_resource(after=False)
     old_list = old.by_resource(after=False) if old else {}
     lines = []
     for logical_id in sorted(set(old_resources) | set(new_resources)):
-        was = old_after.get(logical_id, 0.0) if logical_id in old_resources else None
-        now = new_after.get(logical_id, 0.0) if logical_id in new_resources else None
+        was = old_list.get(logical_id, 0.0) if logical_id in old_resources else None
+        now = new_list.get(logical_id, 0.0) if logical_id in new_resources else None
         kind = str((new_resources.get(logical_id) or old_resources[logical_id]).get("Type", ""))
         lines.append(DeltaLine(
             logical_id, kind, _change(logical_id, old_resources, new_resources, (was or 0.0, now or 0.0)), was, now,
-            old_list.get(logical_id, 0.0) if was is not None else None,
-            new_list.get(logical_id, 0.0) if now is not None else None, logical_id not in unpriced_before,
-            logical_id not in unpriced_after))
+            logical_id not in unpriced_before, logical_id not in unpriced_after))
     lines.sort(key=lambda line: (-round(abs(line.delta), 9), line.logical_id))
     assumptions = [*usage.assumptions(), allowance_statement(new)]
     sensitivity = spot_sensitivity(new)
@@ -138,6 +162,6 @@ def cost_delta(before: dict[str, Any] | None, after: dict[str, Any], prices: Pri
         before_total=old.total(after=True) if old else 0.0, after_total=new.total(after=True),
         before_list=old.total() if old else 0.0, after_list=new.total(),
         assumptions=assumptions,
-        not_priced=_not_priced(old, new), warnings=_warnings(old, new, lines),
+        not_priced=_not_priced(old, new), warnings=_warnings(old, new, lines), allowances=_allowances(old, new),
         before_idle=old.total("idle", after=True) if old else 0.0, after_idle=new.total("idle", after=True),
         before_estimate=old, after_estimate=new)

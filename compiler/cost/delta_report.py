@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .delta import CostDelta, DeltaLine
+from .delta import AllowanceDelta, CostDelta, DeltaLine
 from .report import money
 
 CENT = 0.005  # what rounds to a cent in the report
@@ -27,6 +27,11 @@ def _row(line: DeltaLine) -> str:
             f"{_figure(line.before):>11} {_figure(line.after):>11} {signed(line.delta):>11}")
 
 
+def _allowance_row(allowance: AllowanceDelta) -> str:
+    return (f"  {'free tier: ' + allowance.name:<79}{'':<22} {money(-allowance.before):>11} "
+            f"{money(-allowance.after):>11} {signed(allowance.delta):>11}")
+
+
 def text(delta: CostDelta, against: str) -> str:
     new = delta.after_estimate
     facts = new.facts if new is not None else None
@@ -37,13 +42,14 @@ def text(delta: CostDelta, against: str) -> str:
     out = [f"{title} against {against}{checked}", "assumes:", *(f"  - {a}" for a in delta.assumptions), ""]
     # Every resource added or removed, and those changed whose cost moves (to the cent); the rest counted.
     shown = [line for line in delta.lines if line.change in ("added", "removed") or abs(line.delta) >= CENT]
-    out.append("CHANGES per month, after allowances")
+    out.append("CHANGES per month: each resource at list price, then what the account's free tier covers")
     out.append(f"  {'resource':<34} {'type':<44} {'change':<22} {'before':>11} {'after':>11} {'delta':>11}")
     out += [_row(line) for line in shown] or ["  (no resource added or removed, and no cost changed)"]
     same = [line for line in delta.lines if line not in shown]
     changed = sum(line.change == "changed" for line in same)
     if same:
         out.append(f"  ({changed} resources changed and {len(same) - changed} unchanged, at the same cost)")
+    out += [_allowance_row(a) for a in delta.allowances if abs(a.delta) >= CENT]
     out += ["",
             f"TOTAL per month after allowances: {money(delta.before_total)} -> {money(delta.after_total)} "
             f"({signed(delta.delta)})",
@@ -66,8 +72,10 @@ def data(delta: CostDelta, against: str) -> dict[str, Any]:
         "assumptions": delta.assumptions,
         "lines": [{"resource": line.logical_id, "type": line.type, "change": line.change,
                    "pricedBefore": line.priced_before, "pricedAfter": line.priced_after,
-                   "before": usd(line.before), "after": usd(line.after), "delta": round(line.delta, 6),
-                   "beforeList": usd(line.before_list), "afterList": usd(line.after_list)} for line in delta.lines],
+                   "before": usd(line.before), "after": usd(line.after), "delta": round(line.delta, 6)}
+                  for line in delta.lines],  # at list price
+        "allowances": [{"name": a.name, "coveredBefore": usd(a.before), "coveredAfter": usd(a.after),
+                        "delta": round(a.delta, 6)} for a in delta.allowances],
         "totals": {
             "afterAllowances": {"before": round(delta.before_total, 2), "after": round(delta.after_total, 2),
                                 "delta": round(delta.delta, 2)},

@@ -12,7 +12,8 @@ from .usage import SPOT_SENSITIVITY
 
 
 def money(value: float) -> str:
-    return f"${value:,.2f}"
+    rounded = round(value, 2) + 0.0  # no -0.00
+    return f"{'-' if rounded < 0 else ''}${abs(rounded):,.2f}"
 
 
 def _row(line: Line) -> str:

@@ -28,7 +28,7 @@ _HIDDEN = "(changed, value hidden)"
 
 
 class CostLine(Protocol):
-    """One resource's monthly cost before and after (compiler/cost/delta.py's DeltaLine)."""
+    """One resource's monthly cost at list price before and after (compiler/cost/delta.py's DeltaLine)."""
 
     @property
     def logical_id(self) -> str: ...
@@ -44,11 +44,27 @@ class CostLine(Protocol):
     def delta(self) -> float: ...
 
 
+class Covered(Protocol):
+    """What one always-free allowance covers before and after (compiler/cost/delta.py's AllowanceDelta)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def before(self) -> float: ...
+    @property
+    def after(self) -> float: ...
+    @property
+    def delta(self) -> float: ...
+
+
 class Cost(Protocol):
-    """The monthly cost delta of a diff (compiler/cost/delta.py's CostDelta), USD after the free tier."""
+    """The monthly cost delta of a diff (compiler/cost/delta.py's CostDelta): resources at list price, the free
+    tier on its own rows, totals after it."""
 
     @property
     def lines(self) -> Sequence[CostLine]: ...
+    @property
+    def allowances(self) -> Sequence[Covered]: ...
     @property
     def before_total(self) -> float: ...
     @property
@@ -250,8 +266,12 @@ def _cost(cost: Cost) -> _Section:
                    key=lambda line: (-round(abs(line.delta), 2), line.logical_id))
     rows = [f"| {_code(line.logical_id)} | {line.type} | {line.change} | {_money(line.before)} | "
             f"{_money(line.after)} | {_money(line.delta, signed=True)} |" for line in moved if _cents(line.delta)]
+    rows += [f"| free tier: {_escape(allowance.name)} | | covers | {_money(-allowance.before)} | "
+             f"{_money(-allowance.after)} | {_money(allowance.delta, signed=True)} |"
+             for allowance in cost.allowances if _cents(allowance.delta)]
     free = sorted(line.logical_id for line in moved if not _cents(line.delta))
-    head = ["| Resource | Type | Change | Before | After | Delta |", "|---|---|---|---|---|---:|"] if rows else []
+    head = ["Each resource at list price; the account's always-free allowances on their own rows.", "",
+            "| Resource | Type | Change | Before | After | Delta |", "|---|---|---|---|---|---:|"] if rows else []
     many = _ROWS_PER_CELL * 4
     tail = ["", f"Added, removed or changed at no cost: {', '.join(_code(name) for name in free[:many])}"
                 + (f" and {len(free) - many} more" if len(free) > many else "") + "."] if free else []
@@ -328,7 +348,8 @@ def _json(value: Any) -> str:
 
 def usd(amount: float, signed: bool = False) -> str:
     rounded = round(amount, 2) + 0.0  # no -0.00
-    return f"{'+' if rounded >= 0 else '-'}${abs(rounded):,.2f}" if signed else f"${rounded:,.2f}"
+    sign = "+" if signed and rounded >= 0 else "-" if rounded < 0 else ""
+    return f"{sign}${abs(rounded):,.2f}"
 
 
 def _money(amount: float | None, signed: bool = False) -> str:
