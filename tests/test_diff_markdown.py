@@ -303,3 +303,20 @@ def test_the_readme_shows_the_current_comment(tmp_path: Path) -> None:
 if __name__ == "__main__":
     os.environ["FBC_REGENERATE"] = "1"
     sys.exit(pytest.main([__file__, "-q", "-p", "no:cacheprovider"]))
+
+
+def test_cost_in_a_region_without_prices_leaves_the_review_without_cost(tmp_path: Path) -> None:
+    """The tiny spec is in eu-west-1, which the price file lacks: the comment is still written (no cost, a note
+    saying why) so a pull request's review does not fail over an estimate; a --prices-region it lacks is an
+    error."""
+    before = template(variant(tmp_path, "before"))
+    after = variant(tmp_path, "after", MAIL_QUEUE, MAILER)
+    result = run_fbc("diff", "-f", str(after), "--profile", "ultra", "--against", against(tmp_path, before),
+                     "--format", "markdown", "--cost")
+    assert result.exit_code == 1, result.stderr
+    assert summary(result.stdout)["cost_delta"] is None and "Cost delta" not in result.stdout
+    assert "cost not estimated: no prices for eu-west-1" in result.stdout
+    assert "fbc: cost not estimated: no prices for eu-west-1" in result.stderr
+    refused = run_fbc("diff", "-f", str(after), "--profile", "ultra", "--against", against(tmp_path, before),
+                      "--format", "markdown", "--cost", "--prices-region", "xx-nowhere-1")
+    assert refused.exit_code == 2 and "no prices for xx-nowhere-1" in refused.stderr

@@ -223,7 +223,7 @@ def diff(spec_file: str, profile: str | None, environment: str, stack_name: str 
         else:
             before = _template_file(against)
             result = diff_templates(before, target.template)
-        cost = _cost_delta(target, before, prices_region) if with_cost else None
+        cost = _cost_delta(target, before, prices_region, notes) if with_cost else None
         if fmt == "json":
             shown = json.loads(render_json(result)) | ({} if deployed is None else {"deployed": deployed}) | (
                 {"notes": notes} if notes else {}) | ({} if cost is None else {"cost": cost_view.data(cost)})
@@ -239,15 +239,26 @@ def diff(spec_file: str, profile: str | None, environment: str, stack_name: str 
     sys.exit(0 if result.empty else 1)
 
 
-def _cost_delta(target: Target, before: dict[str, Any] | None, region: str | None) -> CostDelta:
-    """What the change does to the monthly bill, with `fbc cost`'s default usage (before None: not deployed)."""
+def _cost_delta(target: Target, before: dict[str, Any] | None, region: str | None,
+                notes: list[str]) -> CostDelta | None:
+    """What the change does to the monthly bill, with `fbc cost`'s default usage (before None: not deployed).
+    A stack in a region the price file lacks gets its diff without cost (a note says why): a pull request's
+    review should not fail over an estimate. A --prices-region the file lacks is an error."""
     from ..cost.delta import cost_delta
-    from ..cost.prices import Prices, price_book
+    from ..cost.prices import Prices, Unpriced, price_book
     from ..cost.usage import Usage
 
     book = price_book()
-    return cost_delta(before, target.template, Prices(book, region or target.compiled.plan.region),
-                      Usage(spot_discount=book.fargate_spot_discount))
+    try:
+        prices = Prices(book, region or target.compiled.plan.region)
+    except Unpriced as exc:
+        if region is not None:
+            raise
+        note = f"cost not estimated: {exc}"
+        notes.append(note)
+        click.echo(f"fbc: {note}", err=True)
+        return None
+    return cost_delta(before, target.template, prices, Usage(spot_discount=book.fargate_spot_discount))
 
 
 def _against_stack(aws: Aws, target: Target, given: dict[str, str], bucket: str | None, change_profile: bool,
