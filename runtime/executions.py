@@ -7,7 +7,9 @@ One message per execution per enqueue: a duplicate is harmless to correctness (t
 UPDATE) but each one costs a receive, so the first send (`enqueue`) and the sweeper's re-sends (`sweep`)
 mark enqueued_at in a conditional UPDATE before sending, and only the caller that changed the row sends.
 
-Send times are the database's clock (db.session.clock), the one the sweeper compares them with.
+Send times are the database's clock (db.session.clock), the one the sweeper compares them with. On PostgreSQL
+it is now() inside the statement that writes or compares it (the transaction's start, what clock() would read,
+without a round trip of its own); the value written comes back with RETURNING when it is needed again.
 """
 
 from __future__ import annotations
@@ -106,11 +108,19 @@ def create(sessions: sessionmaker[Session], workflow: Workflow, data: dict[str, 
     return execution, True
 
 
+def _database_now(session: Session) -> Any:
+    """now() in the statement on PostgreSQL; elsewhere clock()'s value."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.now()
+    return clock(session)
+
+
 def send(sessions: sessionmaker[Session], queue: Queue, execution_id: str) -> None:
     """Send unconditionally (a released execution, `recover`): the caller knows a new message is due."""
     queue.send(execution_id)
     with sessions.begin() as session:
-        session.execute(update(Execution).where(Execution.id == execution_id).values(enqueued_at=clock(session))
+        session.execute(update(Execution).where(Execution.id == execution_id)
+                        .values(enqueued_at=_database_now(session))
                         .execution_options(synchronize_session=False))
 
 
@@ -121,12 +131,12 @@ def enqueue(sessions: sessionmaker[Session], queue: Queue, execution_id: str) ->
     sweeper, sends it) and raises; a crash between the UPDATE and the send leaves it queued with enqueued_at
     set, which the sweeper sends after FLOWBUILDER_SWEEP_QUEUED_AFTER."""
     with sessions.begin() as session:
-        moment = clock(session)
-        won = session.execute(update(Execution)
-                              .where(Execution.id == execution_id, Execution.state == QUEUED,
-                                     Execution.enqueued_at.is_(None))
-                              .values(enqueued_at=moment).execution_options(synchronize_session=False))
-        if won.rowcount != 1:  # type: ignore[attr-defined]
+        moment = session.scalar(update(Execution)
+                                .where(Execution.id == execution_id, Execution.state == QUEUED,
+                                       Execution.enqueued_at.is_(None))
+                                .values(enqueued_at=_database_now(session)).returning(Execution.enqueued_at)
+                                .execution_options(synchronize_session=False))
+        if moment is None:  # another caller won, or it is no longer queued
             return False
     try:
         queue.send(execution_id)
@@ -161,7 +171,7 @@ def sweep(sessions: sessionmaker[Session], queue: Queue, limit: int = 500,
     when it is done (engine.claim_next), so nothing waits for a message that a holder will not take."""
     settings = settings or Settings.from_env()
     with sessions.begin() as session:
-        moment = clock(session)
+        moment = _database_now(session)
         expired = and_(Execution.state == RUNNING, Execution.lease_expires_at < moment)
         unsent = and_(Execution.state == QUEUED, Execution.enqueued_at.is_(None),
                       Execution.created_at < moment - UNSENT_GRACE)
@@ -174,21 +184,22 @@ def sweep(sessions: sessionmaker[Session], queue: Queue, limit: int = 500,
             waiting = select(Execution.id).where(unclaimed).order_by(Execution.created_at).limit(room)
             arms.append(select(waiting.subquery().c.id))
         picked = union(*arms) if len(arms) > 1 else arms[0]
-        ids = [str(i) for i in session.scalars(
+        rows = session.execute(
             update(Execution).where(Execution.id.in_(picked), or_(expired, unsent, unclaimed))
             .values(state=QUEUED, lease_owner=None, lease_expires_at=None, enqueued_at=moment,
                     updated_at=case((Execution.state == RUNNING, moment), else_=Execution.updated_at))
-            .returning(Execution.id).execution_options(synchronize_session=False))]
+            .returning(Execution.id, Execution.enqueued_at).execution_options(synchronize_session=False)).all()
+    ids = [str(row.id) for row in rows]
     for position, execution_id in enumerate(ids):
         try:
             queue.send(execution_id)
         except Exception:
-            _unsent(sessions, ids[position:], moment)
+            _unsent(sessions, ids[position:], rows[0].enqueued_at)  # one statement: one moment for all
             raise
     return ids
 
 
-def _room(session: Session, moment: datetime, limit: int, bound: int) -> int:
+def _room(session: Session, moment: Any, limit: int, bound: int) -> int:
     """How many unclaimed executions one sweep may send: `limit`, or in once mode with a running limit the free
     slots (counted as engine.claim_bounded counts them: running with a live lease)."""
     if bound <= 0:
