@@ -123,13 +123,39 @@ def render(diff: TemplateDiff, context: Context, cost: Cost | None = None) -> st
     if context.deployed is False:
         head += [f"`{context.stack}` is not deployed: the whole template is new.", ""]
     if diff.risky:
-        head += ["**Needs a careful review:** " + "; ".join(_escape(_cut(r, 120)) for r in diff.risky[:5])
-                 + (f"; and {len(diff.risky) - 5} more" if len(diff.risky) > 5 else ""), ""]
+        head += ["**Needs a careful review:** " + "; ".join(_careful(diff)), ""]
     head += [f"> {_escape(_cut(note, _ITEM_CHARS))}  " for note in context.notes[:20]] + (
         [""] if context.notes else [])
     sections = [s for s in (_gone(diff), _security(diff), _resources(diff), _parameters(diff, context),
                             _cost(cost) if cost else None) if s is not None]
     return _fit("\n".join(head).rstrip("\n"), sections)
+
+
+def _careful(diff: TemplateDiff) -> list[str]:
+    """Why the change is risky, one clause per kind and resource (the sections below hold each statement):
+    "broadens iam access of `TaskRole` (6 statements)" rather than six truncated policy lines."""
+    def names(items: list[str]) -> str:
+        shown = ", ".join(items[:6])
+        return shown + (f" and {len(items) - 6} more" if len(items) > 6 else "")
+
+    out = []
+    removed = [c.logical_id for c in diff.resources if c.action == "Remove"]
+    replaced = [c.logical_id for c in diff.resources if c.replacement in ("True", "Conditional")]
+    if removed:
+        out.append(f"removes {names([_code(r) for r in removed])}")
+    if replaced:
+        out.append(f"replaces {names([_code(r) for r in replaced])}")
+    broadened: dict[tuple[str, str], int] = {}
+    for change in diff.security:
+        if change.broadens and change.kind != "checkov":
+            broadened[(change.kind, change.resource)] = broadened.get((change.kind, change.resource), 0) + 1
+    by_kind: dict[str, list[str]] = {}
+    for (kind, resource), count in sorted(broadened.items()):
+        by_kind.setdefault(kind, []).append(_code(resource) + (f" ({count} statements)" if count > 1 else ""))
+    out += [f"broadens {kind} access of {names(items)}" for kind, items in by_kind.items()]
+    out += [_escape(f"rolls {v.name} back from tag {v.rollback[0]} to {v.rollback[1]}") for v in diff.values
+            if v.rollback]
+    return out
 
 
 def render_refused(context: Context, reason: str, lines: Sequence[str]) -> str:
