@@ -171,3 +171,25 @@ def test_apply_mode_deploys_then_diff_mode_finds_nothing(tmp_path: Path, moto_se
     assert not planned.failed, planned.log
     assert planned.outputs["diff"]["exit-code"] == "0" and planned.outputs["comment"]["has-changes"] == "false"
     assert state.comments[("acme/app", 7)][0]["body"].startswith("<!-- flowbuilder:diff stack=tiny-dev -->")
+
+
+def test_a_refused_profile_switch_is_commented_and_then_fails_the_job(tmp_path: Path, moto_server: str) -> None:
+    """fbc diff refuses a profile switch (exit 2) with a comment body that says what the switch deletes: the
+    action posts it, so the pull request shows why, and fails the job after."""
+    environment = clean_moto(moto_server, tmp_path)
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "flowbuilder.yaml").write_text(MINIMAL.read_text("utf-8"), "utf-8")
+    inputs = {"environment": "dev", "profile": "ultra", "args": " ".join(NETWORK).replace("--param ", "--param="),
+              "cost": "false"}
+    applied = run_action(tmp_path / "apply", "http://127.0.0.1:9", {**inputs, "mode": "apply"}, workspace,
+                         environment)
+    assert not applied.failed, applied.log
+    state = State(tokens={TOKEN: None}, repos={"acme/app"})
+    with fake_github(state) as api:
+        refused = run_action(tmp_path / "diff", api, {**inputs, "profile": "standard", "args": ""}, workspace,
+                             environment)
+    assert refused.failed == "fail on a refused diff", refused.log
+    assert refused.outputs["diff"]["exit-code"] == "2"
+    body = state.comments[("acme/app", 7)][0]["body"]
+    assert body.startswith("<!-- flowbuilder:diff stack=tiny-dev -->") and '"exit": 2' in body
