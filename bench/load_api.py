@@ -10,8 +10,9 @@ ones have answered, and its latency counts from that scheduled time, so a slow A
 generator lag, printed) instead of as a lower rate. Half the requests are `POST /workflows/{id}/executions`,
 half `GET /executions/{id}` of an execution created earlier (warm-up or an earlier POST of the run).
 
-Every 202 is accounted for afterwards: its ID must be a row of the run's workflow and exactly one message in the
-run's queue (drained and compared); rows no 202 announced (a POST that timed out) are counted too.
+Every 202 is accounted for: its ID must be a row of the run's workflow and exactly one message in the run's queue
+(received and deleted while the run goes on, as workers would, and until the queue stays empty after it; every
+body compared); rows no 202 announced (a POST that timed out) are counted too.
 
 CPU is shared on this machine: each line says how much of it the generator, the API processes, PostgreSQL's
 backends for this database and moto used (percent of one core) and how busy the whole machine was.
@@ -28,10 +29,12 @@ import json
 import os
 import random
 import resource
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -143,9 +146,10 @@ def moto_pid(url: str) -> int:
 
 
 @contextmanager
-def api_processes(count: int, database_url: str, queue_url: str, pythonpath: str | None) -> Iterator[list[tuple[int, int]]]:
+def api_processes(count: int, database_url: str, queue_url: str, pythonpath: str | None,
+                  complaints: Counter[str]) -> Iterator[list[tuple[int, int]]]:
     """`count` API processes as ECS runs them, [(pid, port)], logging to files (uvicorn's access log included,
-    as in production) that are removed afterwards."""
+    as in production) that are removed afterwards; their warning and error lines are counted in `complaints`."""
     procs: list[tuple[subprocess.Popen[bytes], int]] = []
     logs = tempfile.TemporaryDirectory()
     env = {**os.environ, "FLOWBUILDER_DATABASE_URL": database_url, "FLOWBUILDER_QUEUE_URL": queue_url,
@@ -171,6 +175,10 @@ def api_processes(count: int, database_url: str, queue_url: str, pythonpath: str
             except subprocess.TimeoutExpired:  # requests still stuck inside it (a deadlocked pool)
                 proc.kill()
                 proc.wait()
+        for written in Path(logs.name).iterdir():
+            for line in written.read_text(errors="replace").splitlines():
+                if any(word in line for word in ("WARNING", "ERROR", "Traceback")):
+                    complaints[line.split(" ", 2)[-1][:100]] += 1
         logs.cleanup()
 
 
@@ -238,20 +246,37 @@ def warm_up(ports: list[int], workflow_id: str, accepted: list[str]) -> None:
                 client.get(f"http://127.0.0.1:{port}/executions/{accepted[-1]}").raise_for_status()
 
 
-def drain(sqs: Any, queue_url: str) -> Counter[str]:
-    """Every message body in the queue, each received once and deleted."""
-    bodies: Counter[str] = Counter()
-    empty = 0
-    while empty < 3:
-        found = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                    VisibilityTimeout=600).get("Messages", [])
-        empty = 0 if found else empty + 1
-        for message in found:
-            bodies[message["Body"]] += 1
-        if found:
-            sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
-                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(found)])
-    return bodies
+class Drainer(threading.Thread):
+    """Receives and deletes the run's messages while it runs, as workers would, keeping every body. moto's
+    SendMessage slows with the queue's depth (7 ms per send into an empty queue, 38 ms at 2,000 messages, on
+    this machine), so a queue left to fill would measure moto; SQS's sends do not depend on depth."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        super().__init__(daemon=True)
+        self.sqs, self.queue_url = sqs, queue_url
+        self.bodies: Counter[str] = Counter()
+        self.stopping = threading.Event()
+        self.cpu = 0.0  # this thread's CPU seconds, not the generator's
+
+    def run(self) -> None:
+        quiet = 0  # empty receives begun after the run ended
+        while quiet < 3:
+            stopping = self.stopping.is_set()
+            found = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                             VisibilityTimeout=600).get("Messages", [])
+            quiet = quiet + 1 if stopping and not found else 0
+            for message in found:
+                self.bodies[message["Body"]] += 1
+            if found:
+                self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(found)])
+            self.cpu = time.thread_time()
+
+    def finish(self) -> Counter[str]:
+        """Every body received, once the queue has stayed empty for three receives after the run."""
+        self.stopping.set()
+        self.join()
+        return self.bodies
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -279,20 +304,25 @@ def run_one(label: str, processes: int, rate: float, duration: float, database_u
                                                 "AND pid <> pg_backend_pid()"), {"d": database}))
 
     accepted: list[str] = []
-    with api_processes(processes, database_url, queue_url, pythonpath) as apis:
+    complaints: Counter[str] = Counter()
+    with api_processes(processes, database_url, queue_url, pythonpath, complaints) as apis:
         ports = [port for _, port in apis]
         warm_up(ports, workflow_id, accepted)
         created = list(accepted)
         cpu = Cpu({"api": [pid for pid, _ in apis], "moto": [moto]}, backends)
+        drainer = Drainer(boto3.client("sqs"), queue_url)
+        drainer.start()
         cpu.begin()
         samples, elapsed = asyncio.run(generate(ports, workflow_id, created, rate, duration, accepted))
         used = cpu.end()
+        drained_cpu = drainer.cpu
     with db.connect() as connection:
         rows = set(connection.scalars(text("SELECT id FROM executions WHERE workflow_id = :w"), {"w": workflow_id}))
         unsent = connection.scalar(text("SELECT count(*) FROM executions WHERE workflow_id = :w "
                                         "AND enqueued_at IS NULL"), {"w": workflow_id})
     db.dispose()
-    bodies = drain(sqs, queue_url)
+    bodies = drainer.finish()
+    used["generator"] -= drained_cpu / elapsed * 100  # the drainer's receives are the workers' part
     sqs.delete_queue(QueueUrl=queue_url)
     ids = Counter(accepted)
     latencies = [s.latency * 1000 for s in samples]
@@ -310,7 +340,7 @@ def run_one(label: str, processes: int, rate: float, duration: float, database_u
         "lost_messages": len(set(ids) - set(bodies)),
         "duplicate_messages": sum(n - 1 for n in bodies.values() if n > 1),
         "stray_messages": len(set(bodies) - set(ids)),
-        "cpu": used,
+        "cpu": used, "log": dict(complaints.most_common(3)),
     }
 
 
@@ -332,7 +362,8 @@ def report(r: dict[str, Any]) -> str:
             f"{r['get_p99']:>7.1f} {r['lag_p99']:>6.1f} {r['errors']:>5} {r['accepted']:>6} {lost:>4} {dup:>4} "
             f"{r['unannounced_rows']:>5}  gen {cpu['generator']:.0f}% api {cpu['api']:.0f}% "
             f"pg {cpu['postgres']:.0f}% moto {cpu['moto']:.0f}% machine {cpu['machine']:.0f}%"
-            + (f"  errors {r['error_kinds']}" if r["errors"] else ""))
+            + (f"  errors {r['error_kinds']}" if r["errors"] else "")
+            + (f"  API log: {r['log']}" if r["log"] else ""))
 
 
 HEADER = (f"{'runtime':<9} {'N':>2} {'rate':>5} {'achvd':>7} {'p50':>6} {'p95':>7} {'p99':>7} {'max':>7} "
@@ -349,6 +380,7 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="REF", help="also serve REF's runtime/, alternating")
     parser.add_argument("--json", metavar="FILE", help="write every result to FILE too")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the API processes and moto on the way out
     migrate(args.database_url)
     trees: list[tuple[str, str | None]] = [("current", None)]
     if args.baseline:

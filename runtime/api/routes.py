@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -128,16 +127,15 @@ def authorized(request: Request, authorization: Annotated[str | None, Header()] 
                             headers={"WWW-Authenticate": "Bearer"})
 
 
-def database(request: Request) -> Iterator[Session]:
-    with request.app.state.sessions() as session:
-        yield session
-
-
-DB = Annotated[Session, Depends(database)]
-
-
 def router(factory: sessionmaker[Session], outbox: Queue) -> APIRouter:
-    """The authenticated routes (the caller includes them under the base path)."""
+    """The authenticated routes (the caller includes them under the base path).
+
+    Each route opens its sessions in its own body, one at a time, and closes each before the next: a session
+    given by a `yield` dependency would hold its connection until FastAPI's teardown, which runs in the thread
+    pool after the route. Under load that deadlocked (issue 17, bench/load_api.py at 100 requests/s): every
+    pool thread held one connection while waiting for a second (a POST's lookup session, then
+    executions.create's), or waited for a thread to run the teardown that would give one back, until the
+    pool's 30 s timeout."""
     api = APIRouter(dependencies=[Depends(authorized)])
 
     def commit_or_conflict(session: Session, name: str) -> None:
@@ -153,18 +151,20 @@ def router(factory: sessionmaker[Session], outbox: Queue) -> APIRouter:
 
     @api.post("/workflows", status_code=201, response_model=WorkflowOut, tags=["workflows"],
               responses={409: {"description": "name taken"}})
-    def create_workflow(body: WorkflowIn, session: DB) -> WorkflowOut:
+    def create_workflow(body: WorkflowIn) -> WorkflowOut:
         workflow = Workflow(name=body.name, version=1, definition=body.definition.model_dump(mode="json"))
-        session.add(workflow)
-        commit_or_conflict(session, body.name)
+        with factory() as session:
+            session.add(workflow)
+            commit_or_conflict(session, body.name)
         return _workflow(workflow)
 
     @api.get("/workflows", response_model=Page, tags=["workflows"])
-    def list_workflows(session: DB, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    def list_workflows(limit: Annotated[int, Query(ge=1, le=100)] = 20,
                        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> Page:
-        total = session.scalar(select(func.count()).select_from(Workflow)) or 0
-        rows = session.scalars(select(Workflow).order_by(Workflow.name).limit(limit).offset(offset))
-        return Page(items=[_workflow(w) for w in rows], total=total, limit=limit, offset=offset)
+        with factory() as session:
+            total = session.scalar(select(func.count()).select_from(Workflow)) or 0
+            rows = session.scalars(select(Workflow).order_by(Workflow.name).limit(limit).offset(offset))
+            return Page(items=[_workflow(w) for w in rows], total=total, limit=limit, offset=offset)
 
     def _get_workflow(session: Session, workflow_id: str) -> Workflow:
         workflow = session.get(Workflow, workflow_id) if _storable(workflow_id) else None
@@ -174,33 +174,36 @@ def router(factory: sessionmaker[Session], outbox: Queue) -> APIRouter:
 
     @api.get("/workflows/{workflow_id}", response_model=WorkflowOut, tags=["workflows"],
              responses={404: {"description": "not found"}})
-    def get_workflow(workflow_id: str, session: DB) -> WorkflowOut:
-        return _workflow(_get_workflow(session, workflow_id))
+    def get_workflow(workflow_id: str) -> WorkflowOut:
+        with factory() as session:
+            return _workflow(_get_workflow(session, workflow_id))
 
     @api.put("/workflows/{workflow_id}", response_model=WorkflowOut, tags=["workflows"],
              responses={404: {"description": "not found"},
                         409: {"description": "name taken, or changed concurrently"}})
-    def update_workflow(workflow_id: str, body: WorkflowIn, session: DB) -> WorkflowOut:
-        workflow = _get_workflow(session, workflow_id)
-        # The version is the mapper's: the UPDATE is conditional on the version read, and sets the next.
-        workflow.name, workflow.definition = body.name, body.definition.model_dump(mode="json")
-        commit_or_conflict(session, body.name)
+    def update_workflow(workflow_id: str, body: WorkflowIn) -> WorkflowOut:
+        with factory() as session:
+            workflow = _get_workflow(session, workflow_id)
+            # The version is the mapper's: the UPDATE is conditional on the version read, and sets the next.
+            workflow.name, workflow.definition = body.name, body.definition.model_dump(mode="json")
+            commit_or_conflict(session, body.name)
         return _workflow(workflow)
 
     @api.delete("/workflows/{workflow_id}", status_code=204, tags=["workflows"],
                 responses={404: {"description": "not found"},
                            409: {"description": "the workflow has queued or running executions"}})
-    def delete_workflow(workflow_id: str, session: DB) -> Response:
+    def delete_workflow(workflow_id: str) -> Response:
         # Deleting cascades to the workflow's executions, so it is refused while one is unfinished. The row
         # lock (PostgreSQL) waits for, and then blocks, executions being inserted for it (their foreign key
         # check locks the row too); the one conditional DELETE leaves no gap between the check and the delete.
-        _get_workflow(session, workflow_id)
-        session.execute(select(Workflow.id).where(Workflow.id == workflow_id).with_for_update())
-        unfinished = (select(Execution.id).where(Execution.workflow_id == workflow_id,
-                                                 Execution.state.in_([QUEUED, RUNNING])).exists())
-        deleted = session.execute(delete(Workflow).where(Workflow.id == workflow_id, ~unfinished)
-                                  .execution_options(synchronize_session=False))
-        session.commit()
+        with factory() as session:
+            _get_workflow(session, workflow_id)
+            session.execute(select(Workflow.id).where(Workflow.id == workflow_id).with_for_update())
+            unfinished = (select(Execution.id).where(Execution.workflow_id == workflow_id,
+                                                     Execution.state.in_([QUEUED, RUNNING])).exists())
+            deleted = session.execute(delete(Workflow).where(Workflow.id == workflow_id, ~unfinished)
+                                      .execution_options(synchronize_session=False))
+            session.commit()
         if deleted.rowcount != 1:  # type: ignore[attr-defined]
             raise HTTPException(409, "the workflow has queued or running executions; delete it when they "
                                      "have finished")
@@ -209,9 +212,10 @@ def router(factory: sessionmaker[Session], outbox: Queue) -> APIRouter:
     @api.post("/workflows/{workflow_id}/executions", status_code=202, response_model=ExecutionOut,
               tags=["executions"], responses={404: {"description": "not found"},
                                               422: {"description": "Idempotency-Key reused with another body"}})
-    def start(workflow_id: str, body: ExecutionIn, session: DB,
+    def start(workflow_id: str, body: ExecutionIn,
               idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> ExecutionOut:
-        workflow = _get_workflow(session, workflow_id)
+        with factory() as session:  # closed before executions.create takes a connection of its own
+            workflow = _get_workflow(session, workflow_id)
         if idempotency_key is not None and not _storable(idempotency_key):
             raise HTTPException(422, "the Idempotency-Key may not contain the NUL character")
         key = f"api:{workflow_id}:{idempotency_key}" if idempotency_key else None
@@ -227,15 +231,16 @@ def router(factory: sessionmaker[Session], outbox: Queue) -> APIRouter:
 
     @api.get("/executions/{execution_id}", response_model=ExecutionOut, tags=["executions"],
              responses={404: {"description": "not found"}})
-    def get_execution(execution_id: str, session: DB) -> ExecutionOut:
-        execution = session.get(Execution, execution_id) if _storable(execution_id) else None
-        if execution is None:
-            raise HTTPException(404, "no such execution")
-        steps = list(session.scalars(select(StepRun).where(StepRun.execution_id == execution_id)))
-        return _execution(execution, steps)
+    def get_execution(execution_id: str) -> ExecutionOut:
+        with factory() as session:
+            execution = session.get(Execution, execution_id) if _storable(execution_id) else None
+            if execution is None:
+                raise HTTPException(404, "no such execution")
+            steps = list(session.scalars(select(StepRun).where(StepRun.execution_id == execution_id)))
+            return _execution(execution, steps)
 
     @api.get("/executions", response_model=Page, tags=["executions"])
-    def list_executions(session: DB, workflow_id: str | None = None,
+    def list_executions(workflow_id: str | None = None,
                         state: Annotated[str | None, Query(pattern="^(" + "|".join(STATES) + ")$")] = None,
                         limit: Annotated[int, Query(ge=1, le=100)] = 20,
                         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> Page:
@@ -246,8 +251,10 @@ def router(factory: sessionmaker[Session], outbox: Queue) -> APIRouter:
             query = query.where(Execution.workflow_id == workflow_id)
         if state:
             query = query.where(Execution.state == state)
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.scalars(query.order_by(Execution.created_at.desc(), Execution.id).limit(limit).offset(offset))
-        return Page(items=[_execution(e) for e in rows], total=total, limit=limit, offset=offset)
+        with factory() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(query.order_by(Execution.created_at.desc(), Execution.id)
+                                   .limit(limit).offset(offset))
+            return Page(items=[_execution(e) for e in rows], total=total, limit=limit, offset=offset)
 
     return api
