@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+MAX_CONNECTIONS = 64  # kept-alive HTTP connections to SQS per process
+
 
 @dataclass(frozen=True)
 class Message:
@@ -26,8 +28,12 @@ class Queue:
     def sqs(self) -> Any:
         if self._sqs is None:  # boto3's clients are thread-safe; two threads racing here make two, one is kept
             import boto3
+            from botocore.config import Config
 
-            self._sqs = boto3.client("sqs")
+            # One client per process, shared by every thread that sends: the API's thread pool (40) and a poll
+            # worker's slots. botocore keeps 10 connections by default; past them each concurrent call opened a
+            # connection and discarded it (urllib3's "Connection pool is full", 159 times in 20 s at 100 req/s).
+            self._sqs = boto3.client("sqs", config=Config(max_pool_connections=MAX_CONNECTIONS))
         return self._sqs
 
     def send(self, execution_id: str) -> None:

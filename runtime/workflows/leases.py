@@ -32,12 +32,21 @@ Refusal = Literal[Taken, "deferred"]  # deferred: the running limit is reached
 log = logging.getLogger("flowbuilder.engine")
 
 
-def _claimable(owner: str, moment: datetime) -> Any:
+def _database_now(session: Session) -> Any:
+    """The database's clock for a write that only compares and stores it: on PostgreSQL now() inside the
+    statement itself (the transaction's start, what db.session.clock would read, without its own round trip:
+    two of a one-step execution's ~15); elsewhere clock()'s value."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.now()
+    return clock(session)
+
+
+def _claimable(owner: str, moment: Any) -> Any:
     free = or_(Execution.lease_owner.is_(None), Execution.lease_owner == owner, Execution.lease_expires_at < moment)
     return and_(Execution.state.in_([QUEUED, RUNNING]), free)
 
 
-def _take(owner: str, moment: datetime, lease_seconds: int) -> dict[str, Any]:
+def _take(owner: str, moment: Any, lease_seconds: int) -> dict[str, Any]:
     return {"state": RUNNING, "lease_owner": owner, "lease_expires_at": moment + timedelta(seconds=lease_seconds),
             "attempts": Execution.attempts + 1, "updated_at": moment}
 
@@ -51,7 +60,7 @@ def _why_not(state: str | None) -> Taken:
 def claim(sessions: sessionmaker[Session], execution_id: str, owner: str, lease_seconds: int) -> Taken | None:
     """Take the lease, or say why not: missing, finished (nothing to do) or busy (another live holder)."""
     with sessions.begin() as session:
-        moment = clock(session)
+        moment = _database_now(session)
         result = session.execute(
             update(Execution).where(Execution.id == execution_id, _claimable(owner, moment))
             .values(**_take(owner, moment, lease_seconds)).execution_options(synchronize_session=False))
@@ -83,7 +92,7 @@ def _serialize(session: Session) -> None:
         session.execute(select(func.pg_advisory_xact_lock(_ADMISSION_LOCK)))
 
 
-def _live(moment: datetime) -> Any:
+def _live(moment: Any) -> Any:
     return (select(func.count()).select_from(Execution)
             .where(Execution.state == RUNNING, Execution.lease_expires_at > moment).scalar_subquery())
 
@@ -119,7 +128,7 @@ def claim_next(sessions: sessionmaker[Session], owner: str, lease_seconds: int, 
     nothing is queued or the limit is reached."""
     with sessions.begin() as session:
         _serialize(session)
-        moment = clock(session)
+        moment = _database_now(session)
         oldest = (select(Execution.id).where(Execution.state == QUEUED)
                   .order_by(Execution.created_at, Execution.id).limit(1).scalar_subquery())
         claimed = session.execute(
@@ -138,7 +147,7 @@ def held(session: Session, execution_id: str, owner: str, **values: Any) -> bool
     """The fence: update the execution only while `owner` holds a live lease on it (by the database's clock);
     whether it did. On PostgreSQL the UPDATE also locks the row until the transaction ends, so a claim racing
     this write waits and then sees what it wrote (a renewed lease, or the outcome)."""
-    moment = clock(session)
+    moment = _database_now(session)
     values = {key: (value(moment) if callable(value) else value) for key, value in values.items()}
     result = session.execute(
         update(Execution).where(Execution.id == execution_id, Execution.lease_owner == owner,
@@ -147,7 +156,8 @@ def held(session: Session, execution_id: str, owner: str, **values: Any) -> bool
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def extended(lease_seconds: int) -> Callable[[datetime], datetime]:
+def extended(lease_seconds: int) -> Callable[[Any], Any]:
+    """The lease's new expiry from the moment of the write (a datetime, or PostgreSQL's now())."""
     return lambda moment: moment + timedelta(seconds=lease_seconds)
 
 
