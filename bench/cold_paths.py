@@ -1,9 +1,13 @@
 """Cold paths of the runtime image's roles against their floors, run by hand (issue 17):
 
     python bench/cold_paths.py [--runs 15] [--database-url URL] [--path api,api-query,scheduler,worker]
-                               [--python VENV/bin/python] [--orm-floor]
+                               [--python VENV/bin/python] [--orm-floor] [--gc-floor] [--to-exit]
 
-Each path is a new process, timed from its start to its exit, as the platform pays it:
+Each path is a new process, timed as the platform pays it: a Lambda path (api, api-query, scheduler) from its start
+to its response (the process then ends with os._exit: Lambda freezes a sandbox after the response and never waits
+for the interpreter's shutdown, which costs a cold process 50-90 ms), the worker from its start to its exit (the
+task ends with the process). The floors end the same way as their path. --to-exit times every process to its
+exit, shutdown included.
 
 - api: the API on Lambda: import flowbuilder.runtime.api.lambda_handler, then the first GET /healthz through
   handler() with a function-URL event (migrated database, queue URL set, no AWS call needed);
@@ -19,6 +23,9 @@ The database defaults to a migrated SQLite file; pass a PostgreSQL URL (what the
 to include psycopg's real use. --python runs the processes with another interpreter: a venv built as the
 image is (tests/test_image_env.py's commands) measures what the image runs, without the dev venv's editable
 finder and compiler packages.
+
+The scheduler and the worker pause the cyclic garbage collector while they start (scheduler.py, worker/__main__.py):
+--gc-floor also times each floor with the collector paused, to tell that saving from the rest.
 """
 
 from __future__ import annotations
@@ -81,6 +88,9 @@ FLOORS = {
 # (which imports every PostgreSQL DBAPI's dialect module, asyncpg's and so asyncio among them). --orm-floor
 # measures this second floor too.
 ORM = ", sqlalchemy.orm, sqlalchemy.dialects.postgresql.psycopg"
+GC = "import gc; gc.disable(); "
+LAMBDA_PATHS = {"api", "api-query", "scheduler"}
+RESPONDED = "\nimport os; os._exit(0)"  # after the response: what follows is not on a Lambda invocation's path
 
 
 def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -103,6 +113,9 @@ def main() -> None:
     parser.add_argument("--database-url", default="")
     parser.add_argument("--path", default="api,api-query,scheduler,worker")
     parser.add_argument("--orm-floor", action="store_true", help="also time the floor with " + ORM.lstrip(", "))
+    parser.add_argument("--gc-floor", action="store_true", help="also time the floor(s) with the collector paused")
+    parser.add_argument("--to-exit", action="store_true",
+                        help="time the Lambda paths and their floors to the process's exit, not to the response")
     parser.add_argument("--python", default=sys.executable,
                         help="the interpreter of the measured processes and floors, e.g. a venv built as the image "
                              "is (tests/test_image_env.py); this one only prepares the database")
@@ -122,13 +135,18 @@ def main() -> None:
                 "FLOWBUILDER_API_KEYS": "bench", "PYTHONDONTWRITEBYTECODE": "0"})
     py = args.python
     print(f"{py}, {args.runs} runs each, alternating with the floor; database "
-          f"{url.split(':', 1)[0]}")
+          f"{url.split(':', 1)[0]}; Lambda paths timed to {'the exit' if args.to_exit else 'the response'}")
     for path in args.path.split(","):
+        end = RESPONDED if path in LAMBDA_PATHS and not args.to_exit else ""
         floor_times, orm_times, path_times, rss = [], [], [], []
+        gc_times: dict[str, list[float]] = {"": [], ORM: []}
         for _ in range(args.runs):
-            floor_times.append(_run([py, "-c", FLOORS[path]], env)[0])
+            floor_times.append(_run([py, "-c", FLOORS[path] + end], env)[0])
             if args.orm_floor:
-                orm_times.append(_run([py, "-c", FLOORS[path] + ORM], env)[0])
+                orm_times.append(_run([py, "-c", FLOORS[path] + ORM + end], env)[0])
+            for extra in ("", ORM) if args.gc_floor else ():
+                if extra == "" or args.orm_floor:
+                    gc_times[extra].append(_run([py, "-c", GC + FLOORS[path] + extra + end], env)[0])
             if path == "worker":
                 execution_id = executions.create(factory, workflow, {"n": 1}, None)[0].id
                 elapsed, mib = _run([py, "-m", "flowbuilder.runtime.worker"],
@@ -139,7 +157,7 @@ def main() -> None:
                     state = session.get(Execution, execution_id)
                     assert state is not None and state.state == "succeeded", state and state.state
             else:
-                elapsed, mib = _run([py, "-c", SCRIPTS[path]], env)
+                elapsed, mib = _run([py, "-c", SCRIPTS[path] + end], env)
             path_times.append(elapsed)
             rss.append(mib)
         floor, measured = statistics.median(floor_times), statistics.median(path_times)
@@ -148,6 +166,10 @@ def main() -> None:
         if orm_times:
             orm = statistics.median(orm_times)
             print(f"{'':9} floor{ORM} {orm * 1000:4.0f} ms: {measured / orm:.2f}x")
+        for extra, times in gc_times.items():
+            if times:
+                paused = statistics.median(times)
+                print(f"{'':9} floor{extra}, collector paused {paused * 1000:4.0f} ms: {measured / paused:.2f}x")
 
 
 if __name__ == "__main__":
