@@ -323,3 +323,49 @@ def test_cost_in_a_region_without_prices_leaves_the_review_without_cost(tmp_path
     refused = run_fbc("diff", "-f", str(after), "--profile", "ultra", "--against", against(tmp_path, before),
                       "--format", "markdown", "--cost", "--prices-region", "xx-nowhere-1")
     assert refused.exit_code == 2 and "no prices for xx-nowhere-1" in refused.stderr
+
+
+def test_template_text_cannot_write_html_or_mention_anyone(tmp_path: Path) -> None:
+    """The template compared with may come from the pull request: a parameter's description and a policy action
+    that try to close the code span they are shown in (a run of backticks), close sections, open a fake one
+    and @mention someone. Parsed as GitHub does (CommonMark and tables), the comment's only HTML is its own and
+    no text mentions anyone."""
+    from markdown_it import MarkdownIt
+
+    after = template(REPO / "tests" / "specs" / "minimal.yaml")
+    before = json.loads(json.dumps(after))
+    hostile = "x`` </details></details><details open><summary>fake</summary> @octocat | <!-- ``"
+    before["Parameters"]["Hostile"] = {"Type": "String", "Description": hostile, "Default": hostile}
+    role = next(r for r in before["Resources"].values() if r["Type"] == "AWS::IAM::Role" and r["Properties"].get(
+        "Policies"))
+    role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "s3:Get``Object </details> @octocat ``", "Resource": "*"})
+    text = render(diff_templates(before, after), TINY)
+
+    def walk(tokens: list[Any]) -> Any:
+        for token in tokens:
+            yield token
+            yield from walk(token.children or [])
+
+    tokens = list(walk(MarkdownIt("commonmark").enable("table").parse(text)))
+    html = {t.content.strip() for t in tokens if t.type in ("html_inline", "html_block")}
+    ours = re.compile(r"<!-- flowbuilder:(diff|summary) .*-->|</details>|<details( open)?><summary>[A-Z][\w ,]+ "
+                      r"\(\d+\)</summary>")
+    assert all(ours.fullmatch(h) for h in html), html
+    assert "<summary>fake" not in "".join(html)
+    assert not [t.content for t in tokens if t.type == "text" and "@octocat" in t.content]
+    assert any("octocat" in t.content for t in tokens if t.type == "code_inline")  # shown, as code
+
+
+def test_a_cut_cost_section_keeps_its_totals_and_assumptions() -> None:
+    """Over the limit the cost rows may go, but not the totals and the allowances assumed (every cost report
+    says which allowances it took as its own)."""
+    diff = diff_templates(template(REPO / "tests" / "specs" / "minimal.yaml"), big_template())
+    lines = [Line(f"Queue{n:04}", "AWS::SQS::Queue", "added", None, 0.40) for n in range(3000)]
+    cost = FakeCost(lines, 1.0, 1201.0, 2.0, 1202.0, ["AWS's always-free allowances are per account"])
+    text = render(diff, TINY, cost)
+    assert len(text) <= LIMIT
+    section = text.split("<summary>Cost delta (+$1,200.00/month)</summary>")[1].split("</details>")[0]
+    assert "more not shown" in section
+    assert "Total after the free tier: \\$1.00 → \\$1,201.00" in section
+    assert "- AWS's always-free allowances are per account" in section

@@ -325,7 +325,10 @@ def _fit(head: str, sections: list[_Section], limit: int = LIMIT) -> str:
     parameters, cost, security, replacements), a whole section when none of its items fits; a note at the end
     says what was cut. The marker and the summary are in `head`, which is always kept."""
     def body(note: str) -> str:
-        return "\n\n".join([head] + [s.render() for s in sections if s.shown != 0] + ([note] if note else [])) + "\n"
+        # A section none of whose items fit is left out, unless it has a tail (the cost's totals and the
+        # allowances it assumed, which every cost report states).
+        kept = [s.render() for s in sections if s.shown != 0 or s.tail]
+        return "\n\n".join([head] + kept + ([note] if note else [])) + "\n"
 
     def note() -> str:
         cut = [f"{s.title.split(' (')[0].lower()} ({'none' if s.shown == 0 else s.shown} of {len(s.items)} shown)"
@@ -355,17 +358,30 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+_NOT_A_MENTION = "@\u2060"  # a word joiner after @: shown as @name, but GitHub notifies no one
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+
+
 def _escape(text: str) -> str:
-    """Plain text in Markdown: no HTML, no table breaks, no emphasis by accident."""
-    return re.sub(r"([\\`*_|<>\[\]$])", r"\\\1", text.replace("\n", " "))
+    """Plain text in Markdown: no HTML, no table breaks, no emphasis by accident, no @mention of anyone (a
+    reason or a description comes from a template a pull request may have written)."""
+    return re.sub(r"([\\`*_|<>\[\]$])", r"\\\1", _one_line(text)).replace("@", _NOT_A_MENTION)
 
 
 def _code(value: Any) -> str:
-    """An inline code span; a cell's pipes escaped (GitHub's tables split on them even inside code)."""
+    """An inline code span; a cell's pipes escaped (GitHub's tables split on them even inside code). The fence
+    is one backtick longer than the longest run inside (CommonMark), so no text can close the span early and
+    write HTML; inside a code span nothing is a mention."""
     text = _cut(value if isinstance(value, str) else json.dumps(value, sort_keys=True), 200)
-    text = text.replace("\n", " ").replace("|", "\\|")
-    fence = "``" if "`" in text else "`"
-    return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
+    text = _one_line(text).replace("|", "\\|")
+    runs = [len(run) for run in re.findall(r"`+", text)]
+    if not runs:
+        return f"`{text}`"
+    fence = "`" * (max(runs) + 1)
+    return f"{fence} {text} {fence}"
 
 
 def _json(value: Any) -> str:
