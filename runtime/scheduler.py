@@ -15,10 +15,11 @@ import logging
 import sys
 from typing import Any
 
-# A cold start allocates a few hundred thousand objects that live as long as the process (SQLAlchemy's ORM and
+# A cold start allocates tens of thousands of objects that live as long as the process (SQLAlchemy's ORM and
 # PostgreSQL dialect, psycopg, the models); the cyclic collector would walk them over and over while they are
-# made, 5-10% of the cold path (bench/cold_paths.py). It is paused while this module imports and while the first
-# invocation connects; then what survived is frozen (never walked again) and collection resumes.
+# made. It is paused while this module imports and while the first invocation connects; then what survived is
+# frozen (never walked again, by warm invocations either) and collection resumes. About 30 ms of a cold sweep's
+# 400 on PostgreSQL (bench/cold_paths.py).
 _collecting = gc.isenabled()
 gc.disable()
 
