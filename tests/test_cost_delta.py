@@ -97,10 +97,12 @@ def test_a_template_without_the_record_is_priced_by_type_where_it_can_and_says_t
     assert {line.resource for line in found.lines} >= {"NatGateway1", "NatGateway1Eip", "Database", "AlertKey"}
     unrecorded = {n.resource for n in found.not_priced if n.reason == UNRECORDED}
     assert {"ApiService", "LoadBalancer", "WorkflowRequestsQueue", "SchedulerFunction"} <= unrecorded
+    # Next to the new build, the old template borrows the new record for the same logical IDs and types: the
+    # service is priced on both sides, the same.
     delta = cost_delta(old, template("standard", "staging"), PRICES, Usage())
     service = next(line for line in delta.lines if line.logical_id == "ApiService")
-    assert (service.priced_before, service.priced_after) == (False, True)
-    assert any("no fbc record" in w for w in delta.warnings)
+    assert (service.priced_before, service.priced_after) == (True, True) and service.delta == 0
+    assert any("carries no fbc record" in w and "priced with the new build's record" in w for w in delta.warnings)
 
 
 @pytest.mark.parametrize(("content", "message"), [

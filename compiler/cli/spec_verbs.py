@@ -97,23 +97,59 @@ def up(spec_file: str, profile: str | None, environment: str, database_url: str 
 
 
 def _environments(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
-    """--env a,b,...: each name by validate's rule."""
-    from .common import check_environment
+    """--env a,b,...: each name by validate's rule, and once (a stack named twice would be priced twice)."""
+    from .common import BadEnvironment, check_environment
 
     names = [n.strip() for n in value.split(",") if n.strip()]
     for name in names:
         check_environment(name)
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise BadEnvironment(f"--env {value}: {', '.join(twice)} named more than once")
     return names or ["dev"]
+
+
+def _declared_environments(spec_file: str) -> list[str]:
+    """The environments a spec declares (spec.environments); [] when it declares none or is not a mapping
+    (compiling it says why)."""
+    from .. import load
+
+    data = load.load_file(spec_file).data
+    spec = data.get("spec") if isinstance(data, dict) else None
+    declared = spec.get("environments") if isinstance(spec, dict) else None
+    return list(declared) if isinstance(declared, dict) else []
 
 
 def _spec_environments(spec_file: str) -> list[str]:
     """The environments a spec declares (spec.environments), for --all-environments."""
-    from .. import load
-
-    declared = load.load_file(spec_file).data.get("spec", {}).get("environments") or {}
+    declared = _declared_environments(spec_file)
     if not declared:
         raise ValueError(f"{spec_file} declares no environments (spec.environments): name them with --env a,b")
-    return list(declared)
+    return declared
+
+
+def _check_declared(spec_file: str, environments: list[str], profile: str | None) -> None:
+    """Several environments are stacks of one account: one that neither the spec nor its profile declares
+    (spec.environments, the profile's environments) is a typo (prdo), refused. One alone is allowed, as build
+    and diff allow it (the spec without an environment's overrides), with a warning on stderr. A spec and
+    profile that declare no environments have none to check against."""
+    from ..profiles import choose_profile, resolve
+
+    declared = _declared_environments(spec_file)
+    unknown, said = [], []
+    for name in environments:
+        ref = choose_profile(spec_file, name, profile).ref
+        of_profile = list(resolve(ref).environments)
+        if (declared or of_profile) and name not in declared and name not in of_profile:
+            unknown.append(name)
+            said = [f"{spec_file} declares {', '.join(declared) or 'none'}",
+                    *([f"the {ref} profile has {', '.join(of_profile)}"] if of_profile else [])]
+    if not unknown:
+        return
+    if len(environments) > 1:
+        raise ValueError(f"--env {','.join(environments)}: {', '.join(unknown)} not declared ({'; '.join(said)})")
+    click.echo(f"fbc: warning: --env {unknown[0]} is not declared ({'; '.join(said)}): the spec is estimated "
+               f"without an environment's overrides", err=True)
 
 
 def _template_against(against: str, compiled: Compiled) -> tuple[dict[str, Any] | None, str]:
@@ -173,6 +209,8 @@ def cost(spec_file: str, profile: str | None, environments: list[str], all_envir
             raise ValueError(f"--avg-duration {avg_duration!r}: {exc}") from None
         if all_environments:
             environments = _spec_environments(spec_file)
+        else:
+            _check_declared(spec_file, environments, profile)
         several = [name for name, given in (("--compare", compare), ("several environments", len(environments) > 1))
                    if given]
         if len(several) + bool(against) > 1:

@@ -56,7 +56,8 @@ def text(delta: CostDelta, against: str) -> str:
             f"  idle: {money(delta.before_idle)} -> {money(delta.after_idle)}; usage: {money(delta.before_usage)} "
             f"-> {money(delta.after_usage)}",
             f"  at list price: {money(delta.before_list)} -> {money(delta.after_list)} "
-            f"({signed(delta.after_list - delta.before_list)})"]
+            f"({signed(delta.after_list - delta.before_list)})",
+            f"  ({delta.rounding})"]
     out += [f"WARNING: {w}" for w in delta.warnings]
     if delta.not_priced:
         out += ["", "NOT PRICED", *(f"  {n}" for n in delta.not_priced)]
@@ -86,6 +87,7 @@ def data(delta: CostDelta, against: str) -> dict[str, Any]:
         },
         "notPriced": delta.not_priced,
         "warnings": delta.warnings,
+        "rounding": delta.rounding,
     }
 
 

@@ -309,9 +309,11 @@ def dashboard(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
 def kms_key(ctx: Context, rid: str, props: dict[str, Any]) -> Iterator[Line]:
     yield ctx.line(rid, "idle", "customer managed key (requests not included)", "kms-key-month", 1)
     if props.get("EnableKeyRotation") is True:
-        # AWS bills each of a key's first two rotations $1 a month more, for good: the steady state is priced.
+        # AWS bills each of a key's first two rotations $1 a month more, for good: the steady state is priced,
+        # and the line says what comes before it (nothing until the first rotation, one version until the second).
         days = int(props.get("RotationPeriodInDays", 365))
-        yield ctx.line(rid, "idle", f"automatic rotation: its first 2 rotated versions (from day {2 * days})",
+        rate = ctx.prices.rate("kms-key-rotation-month")
+        yield ctx.line(rid, "idle", f"rotation from the 2nd (day {2 * days}); $0 to day {days}, then ${rate:g}",
                        "kms-key-rotation-month", KMS_BILLED_ROTATIONS)
 
 
@@ -382,6 +384,9 @@ FREE = {
 BY_TYPE_ALONE = {"AWS::EC2::NatGateway", "AWS::EC2::EIP", "AWS::EC2::Instance", "AWS::CloudWatch::Alarm",
                  "AWS::CloudWatch::Dashboard", "AWS::KMS::Key", "AWS::RDS::DBInstance", "AWS::Scheduler::Schedule"}
 UNRECORDED = "what it serves is unknown: the template has no fbc record (built by an older fbc, or not by fbc)"
+UNNAMED = "what it serves is unknown: the template's fbc record does not name it (added or renamed by hand?)"
+# What a pricer raises on properties it cannot read (a hand-edited or drifted template).
+UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 def apply_allowances(estimates: list[Estimate]) -> None:
@@ -414,18 +419,28 @@ def apply_allowances(estimates: list[Estimate]) -> None:
                 e.allowances.append(AllowanceUse(allowance.name, meter, *used[id(e)]))
 
 
+def read_record(template: dict[str, Any]) -> tuple[Manifest, Facts, bool]:
+    """The manifest and facts a template records, and whether it records them (else: empty ones)."""
+    try:
+        return (*record.read(template), True)
+    except record.Unrecorded:
+        return Manifest(()), Facts(), False
+
+
 def estimate_template(template: dict[str, Any], prices: Prices, usage: Usage, manifest: Manifest | None = None,
-                      facts: Facts | None = None, allowances: bool = True) -> Estimate:
+                      facts: Facts | None = None, allowances: bool = True, strict: bool | None = None,
+                      recorded: bool = True) -> Estimate:
     """Price a template: with its manifest and facts (a build's, or the record in its Metadata), or, with
-    neither recorded, by resource type alone where that is possible. `allowances` False: leave them to the
-    caller (apply_allowances over several stacks)."""
-    recorded = manifest is not None and facts is not None
+    neither recorded, by resource type alone where that is possible. A resource the manifest does not name
+    (added to a deployed template by hand) is priced by type too, or listed as not priced. `allowances` False:
+    leave them to the caller (apply_allowances over several stacks). `strict` (default: when the manifest and
+    facts are given, a build's): a pricer that cannot read a property is a bug, raised; otherwise the resource
+    is listed as not priced (a hand-edited template must not break a report). `recorded` False: the manifest
+    given is not the template's own record (said in the reasons)."""
+    if strict is None:
+        strict = manifest is not None and facts is not None
     if manifest is None or facts is None:
-        try:
-            manifest, facts = record.read(template)
-            recorded = True
-        except record.Unrecorded:
-            manifest, facts = Manifest(()), Facts()
+        manifest, facts, recorded = read_record(template)
     ctx = Context(facts, manifest, template, prices, usage)
     result = Estimate(facts, prices, usage)
     resources: dict[str, dict[str, Any]] = template.get("Resources", {})
@@ -437,17 +452,18 @@ def estimate_template(template: dict[str, Any], prices: Prices, usage: Usage, ma
             result.not_priced.append(NotPriced(rid, kind, VOLUME[kind]))
         elif kind not in PRICERS:
             result.not_priced.append(NotPriced(rid, kind, "no pricer for this resource type"))
-        elif not recorded and kind not in BY_TYPE_ALONE:
-            result.not_priced.append(NotPriced(rid, kind, UNRECORDED))
+        elif rid not in manifest and kind not in BY_TYPE_ALONE:
+            result.not_priced.append(NotPriced(rid, kind, UNNAMED if recorded else UNRECORDED))
         else:
             try:
                 result.lines += list(PRICERS[kind](ctx, rid, ctx.props(rid)))
             except Unpriced as exc:
                 result.not_priced.append(NotPriced(rid, kind, str(exc)))
-            except (KeyError, TypeError, ValueError) as exc:
-                if recorded:  # fbc's own template: a pricer that cannot read it is a bug
+            except UNREADABLE as exc:
+                if strict:  # fbc's own build: a pricer that cannot read it is a bug
                     raise
-                result.not_priced.append(NotPriced(rid, kind, f"its properties are not ones fbc reads ({exc})"))
+                result.not_priced.append(NotPriced(rid, kind, f"its properties are not ones fbc reads "
+                                                              f"({type(exc).__name__}: {exc})"))
     for cluster in sorted(r for r, v in resources.items() if v.get("Type") == "AWS::ECS::Cluster"):
         settings = ctx.props(cluster).get("ClusterSettings", [])
         if {"Name": "containerInsights", "Value": "enabled"} in settings:

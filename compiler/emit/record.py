@@ -59,7 +59,11 @@ class Facts:
     schedules: tuple[ScheduleFacts, ...] = ()
 
     def queue(self, name: str) -> QueueFacts:
-        return next(q for q in self.queues if q.name == name)
+        """KeyError when the facts name no such queue (a hand-edited record)."""
+        found = next((q for q in self.queues if q.name == name), None)
+        if found is None:
+            raise KeyError(name)
+        return found
 
     @property
     def web_services(self) -> tuple[ServiceFacts, ...]:
