@@ -28,7 +28,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -198,8 +198,8 @@ def poll(settings: Settings, ready: Callable[[], None] = _nothing) -> int:
                 protection.tick()
             running = {f for f in running if not f.done()}
             free = slots - len(running)
-            if free <= 0:
-                stop.wait(0.2)
+            if free <= 0:  # until a slot frees (a fixed 0.2 s sleep capped one slot at 5 executions/s), or a stop
+                wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
                 continue
             for message in queue.receive(free, wait=settings.poll_wait, visibility=settings.visibility_seconds):
                 if protection is not None:
