@@ -96,6 +96,8 @@ class FakeCost:
     assumptions: list[str] = field(default_factory=list)
     not_priced: list[str] = field(default_factory=list)
     allowances: list[Line] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    rounding: str = ""
 
     @property
     def delta(self) -> float:
@@ -369,3 +371,15 @@ def test_a_cut_cost_section_keeps_its_totals_and_assumptions() -> None:
     assert "more not shown" in section
     assert "Total after the free tier: \\$1.00 → \\$1,201.00" in section
     assert "- AWS's always-free allowances are per account" in section
+
+
+def test_a_template_without_fbcs_record_costs_nothing_more_and_says_so(tmp_path: Path) -> None:
+    """A stack deployed by an fbc older than the record in Metadata: the same resources are priced with the new
+    build's record, so an unchanged spec costs +$0.00, and the comment says why the old side was priced so."""
+    spec = variant(tmp_path, "same")
+    old = template(spec)
+    old.pop("Metadata", None)
+    result = run_fbc("diff", "-f", str(spec), "--profile", "ultra", "--against", against(tmp_path, old),
+                     "--format", "markdown", "--cost", "--prices-region", "us-east-1")
+    assert summary(result.stdout)["cost_delta"] == "+0.00", result.stdout
+    assert "**Warning:**\n- the old template carries no fbc record" in result.stdout

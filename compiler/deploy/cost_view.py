@@ -22,6 +22,7 @@ def text(cost: Cost) -> str:
               f"{usd(line.delta, signed=True):>10}" for line in moved]
     lines += [f"  {'free tier: ' + a.name:<{width}}  covers    {_usd(-a.before):>10} -> {_usd(-a.after):>10}  "
               f"{usd(a.delta, signed=True):>10}" for a in cost.allowances if round(a.delta, 2)]
+    lines += [f"  WARNING: {warning}" for warning in cost.warnings]
     lines += [f"  not priced: {name}" for name in cost.not_priced]
     return "\n".join(lines)
 
@@ -39,4 +40,5 @@ def data(cost: Cost) -> dict[str, Any]:
         "allowances": [{"name": a.name, "coveredBefore": round(a.before, 2), "coveredAfter": round(a.after, 2),
                         "delta": round(a.delta, 2)} for a in cost.allowances],
         "assumptions": list(cost.assumptions), "notPriced": list(cost.not_priced),
+        "warnings": list(cost.warnings), "rounding": cost.rounding,
     }

@@ -78,6 +78,10 @@ class Cost(Protocol):
     @property
     def not_priced(self) -> Sequence[str]: ...
     @property
+    def warnings(self) -> Sequence[str]: ...  # what makes the comparison uneven (a template without fbc's record)
+    @property
+    def rounding(self) -> str: ...
+    @property
     def delta(self) -> float: ...
 
 
@@ -304,6 +308,10 @@ def _cost(cost: Cost) -> _Section:
     tail += ["", f"Total after the free tier: {_money(cost.before_total)} → {_money(cost.after_total)} "
                  f"(**{_money(cost.delta, signed=True)}/month**); at list price: {_money(cost.before_list)} → "
                  f"{_money(cost.after_list)}."]
+    if cost.rounding:
+        tail += ["", f"_{_escape(cost.rounding)}_"]
+    if cost.warnings:
+        tail += ["", "**Warning:**"] + [f"- {_escape(_cut(w, _ITEM_CHARS))}" for w in cost.warnings]
     if cost.not_priced:
         tail += ["", "Not priced:"] + [f"- {_escape(_cut(name, _ITEM_CHARS))}" for name in sorted(cost.not_priced)]
     if cost.assumptions:
