@@ -199,15 +199,22 @@ class Http:
     def __init__(self, port: int) -> None:
         self.port = port
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.reconnects = 0  # requests sent again on a new connection (the server had closed the idle one)
         self.head = f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {API_KEY}\r\n"
 
     async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        reader, writer = self.idle.pop() if self.idle else await asyncio.open_connection("127.0.0.1", self.port)
+        reused = bool(self.idle)
+        reader, writer = self.idle.pop() if reused else await asyncio.open_connection("127.0.0.1", self.port)
         try:
             payload = b"" if body is None else json.dumps(body).encode()
             extra = f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n" if payload else ""
             writer.write(f"{method} {path} HTTP/1.1\r\n{self.head}{extra}\r\n".encode() + payload)
-            status = int((await reader.readline()).split()[1])
+            first = await reader.readline()
+            if not first and reused:  # the server closed this idle connection first: it read nothing, so again
+                writer.close()
+                self.reconnects += 1
+                return await self.request(method, path, body)
+            status = int(first.split()[1])
             length = 0
             while (line := await reader.readline()) not in (b"\r\n", b""):
                 name, _, value = line.partition(b":")
@@ -226,8 +233,9 @@ class Http:
 
 
 async def generate(ports: list[int], workflow_id: str, created: list[str], rate: float, duration: float,
-                   accepted: list[str]) -> tuple[list[Sample], float]:
-    """Send rate*duration requests on schedule; (samples, seconds from the first send to the last answer)."""
+                   accepted: list[str]) -> tuple[list[Sample], float, int]:
+    """Send rate*duration requests on schedule; (samples, seconds from the first send to the last answer,
+    requests sent again because the API had closed an idle connection)."""
     clients = [Http(p) for p in ports]
     samples: list[Sample] = []
     loop = asyncio.get_running_loop()
@@ -263,7 +271,7 @@ async def generate(ports: list[int], workflow_id: str, created: list[str], rate:
     elapsed = loop.time() - start
     for client in clients:
         client.close()
-    return samples, elapsed
+    return samples, elapsed, sum(c.reconnects for c in clients)
 
 
 def warm_up(ports: list[int], workflow_id: str, accepted: list[str]) -> None:
@@ -345,7 +353,7 @@ def run_one(label: str, processes: int, rate: float, duration: float, database_u
         drainer = Drainer(boto3.client("sqs"), queue_url)
         drainer.start()
         cpu.begin()
-        samples, elapsed = asyncio.run(generate(ports, workflow_id, created, rate, duration, accepted))
+        samples, elapsed, reconnects = asyncio.run(generate(ports, workflow_id, created, rate, duration, accepted))
         used = cpu.end()
         drained_cpu = drainer.cpu
     with db.connect() as connection:
@@ -372,7 +380,7 @@ def run_one(label: str, processes: int, rate: float, duration: float, database_u
         "lost_messages": len(set(ids) - set(bodies)),
         "duplicate_messages": sum(n - 1 for n in bodies.values() if n > 1),
         "stray_messages": len(set(bodies) - set(ids)),
-        "cpu": used, "log": dict(complaints.most_common(3)),
+        "reconnects": reconnects, "cpu": used, "log": dict(complaints.most_common(3)),
     }
 
 
@@ -395,6 +403,7 @@ def report(r: dict[str, Any]) -> str:
             f"{r['unannounced_rows']:>5} {r['stray_messages']:>5}  gen {cpu['generator']:.0f}% api {cpu['api']:.0f}% "
             f"pg {cpu['postgres']:.0f}% moto {cpu['moto']:.0f}% machine {cpu['machine']:.0f}%"
             + (f"  errors {r['error_kinds']}" if r["errors"] else "")
+            + (f"  resent on a new connection: {r['reconnects']}" if r["reconnects"] else "")
             + (f"  API log: {r['log']}" if r["log"] else ""))
 
 
