@@ -191,6 +191,7 @@ def round_trips(database_url: str, definition: dict[str, Any], count: int) -> tu
     lines = Path(trace.name).read_text(errors="replace").splitlines()
     Path(trace.name).unlink()
     statements: Counter[str] = Counter()
+    prepared: dict[str, str] = {}  # statement name ("" unnamed) -> text: psycopg prepares a statement run often
     pending = ""
     for line in lines:
         parts = line.split("\t")
@@ -199,8 +200,10 @@ def round_trips(database_url: str, definition: dict[str, Any], count: int) -> tu
         quoted = re.findall(r'"((?:[^"]|"")*)"', parts[3]) if len(parts) > 3 else []
         if parts[2] == "Query":
             statements[_short(quoted[0] if quoted else "")] += 1
-        elif parts[2] == "Parse":
-            pending = quoted[1] if len(quoted) > 1 else ""
+        elif parts[2] == "Parse" and len(quoted) > 1:
+            prepared[quoted[0]] = quoted[1]
+        elif parts[2] == "Bind" and len(quoted) > 1:
+            pending = prepared.get(quoted[1], "")
         elif parts[2] == "Sync":
             statements[_short(pending)] += 1
     return sum(statements.values()) / count, {k: v / count for k, v in statements.items()}
@@ -239,6 +242,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each configuration (medians printed)")
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--baseline", metavar="REF", help="also run REF's runtime/, alternating")
+    parser.add_argument("--trips-only", action="store_true", help="print the round trips only")
     args = parser.parse_args()
     migrate(args.database_url)
     trees: list[tuple[str, str | None]] = [("current", None)]
@@ -247,9 +251,22 @@ def main() -> None:
     with local_endpoint() as endpoint:
         definition = TRANSFORM if args.step == "transform" else http_definition(endpoint)
         trips, statements = round_trips(args.database_url, definition, 20)
-        print(f"one-step {args.step} workflow; {os.cpu_count()} CPUs; database round trips per execution (this "
-              f"working tree, engine.run, libpq trace): {trips:.1f} = "
-              + ", ".join(f"{n:g} {s}" for s, n in sorted(statements.items(), key=lambda kv: -kv[1])), flush=True)
+        summary = f"{trips:.1f} = " + ", ".join(f"{n:g} {s}" for s, n in sorted(statements.items(),
+                                                                                  key=lambda kv: -kv[1]))
+        if args.trips_only:
+            print(summary)
+            return
+        print(f"database round trips per execution of a one-step {args.step} workflow (engine.run, libpq trace):",
+              flush=True)
+        for label, path in trees:
+            if path is None:
+                line = summary
+            else:  # the same count, in a process that imports REF's runtime
+                line = subprocess.run([sys.executable, __file__, "--trips-only", "--step", args.step,
+                                       "--database-url", args.database_url], env={**os.environ, "PYTHONPATH": path},
+                                      capture_output=True, text=True, check=True).stdout.strip()
+            print(f"  {label:<9} {line}", flush=True)
+        print(f"{os.cpu_count()} CPUs", flush=True)
         print(f"{'runtime':<9} {'P':>2} {'conc':>4} {'exec/s':>8} {'total':>7} {'fail':>5}  "
               "CPU (% of one core, 10%..90%)", flush=True)
         results: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
