@@ -1,6 +1,7 @@
 """A small GitHub on 127.0.0.1: the REST calls `fbc comment` makes (GET /user, list an issue's comments with
-Link pagination, create a comment, update one), with GitHub's headers, its 401/403/404 answers, and failures a
-test can queue (a rate limit with Retry-After, a 5xx after the write happened)."""
+Link pagination, create a comment, update or delete one: only its author may), with GitHub's headers, its
+401/403/404 answers, and what a test can queue: failures (a rate limit with Retry-After, a 5xx after the write
+happened) and another run's comment that lands just before the next create (two runs at once)."""
 
 from __future__ import annotations
 
@@ -28,11 +29,16 @@ class Failure:
 
 @dataclass
 class State:
-    tokens: dict[str, str | None]  # token -> its user's login; None: the workflow token (GET /user is 403)
+    tokens: dict[str, str | None]  # token -> its user's login; None: a token without a user (GET /user is 403)
     repos: set[str]
+    bots: dict[str, str] = field(default_factory=dict)  # a token without a user -> the login it writes as
+    # (default BOT, the workflow token's): a GitHub App installation token writes as <app-slug>[bot]
     page_size: int = 30  # GitHub caps per_page at 100; small here, so pagination happens
     comments: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
+    before_create: list[tuple[str, str]] = field(default_factory=list)  # (login, body): another run's create
+    # that lands between a run's listing and its own create, one per create
+    after_create: list[tuple[str, str]] = field(default_factory=list)  # the same, landing just after it
     log: list[tuple[str, str]] = field(default_factory=list)  # (method, path?query)
     next_id: int = 1000
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -61,6 +67,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PATCH(self) -> None:
         self._serve("PATCH")
 
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
     def _serve(self, method: str) -> None:
         state = self.server.state
         url = urlsplit(self.path)
@@ -77,7 +86,9 @@ class _Handler(BaseHTTPRequestHandler):
         failure = self._failure(method)
         if failure is not None and not failure.after:
             return self._send(failure.status, {"message": failure.message}, failure.headers)
-        status, body, headers = self._route(method, url.path, parse_qs(url.query), state.tokens[token], payload)
+        login = state.tokens[token]
+        writer = login or state.bots.get(token, BOT)
+        status, body, headers = self._route(method, url.path, parse_qs(url.query), login, writer, payload)
         if failure is not None:
             return self._send(failure.status, {"message": failure.message}, failure.headers)
         self._send(status, body, headers)
@@ -91,7 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return failure
         return None
 
-    def _route(self, method: str, path: str, query: dict[str, list[str]], login: str | None,
+    def _route(self, method: str, path: str, query: dict[str, list[str]], login: str | None, writer: str,
                payload: Any) -> tuple[int, Any, dict[str, str]]:
         state = self.server.state
         if method == "GET" and path == "/user":
@@ -104,12 +115,22 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET":
                 return self._page(key, query)
             if method == "POST":
-                return 201, state.add(*key, login or BOT, str(payload["body"])), {}
+                if state.before_create:
+                    state.add(*key, *state.before_create.pop(0))
+                created = state.add(*key, writer, str(payload["body"]))
+                if state.after_create:
+                    state.add(*key, *state.after_create.pop(0))
+                return 201, created, {}
         one = re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/comments/(\d+)", path)
-        if one and one[1] in state.repos and method == "PATCH":
+        if one and one[1] in state.repos and method in ("PATCH", "DELETE"):
             for (repo, _), comments in state.comments.items():
                 for comment in comments:
                     if repo == one[1] and comment["id"] == int(one[2]):
+                        if comment["user"]["login"] != writer:
+                            return 403, {"message": "Resource not accessible by integration"}, {}
+                        if method == "DELETE":
+                            comments.remove(comment)
+                            return 204, None, {}
                         comment["body"] = str(payload["body"])
                         return 200, comment, {}
         return 404, {"message": "Not Found"}, {}
@@ -128,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
         return 200, comments[(page - 1) * size:page * size], headers
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
+        data = b"" if status == 204 else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))

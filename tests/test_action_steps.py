@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from github_fake import BOT, State, fake_github
-from test_deploy import MINIMAL, NETWORK, clean_moto
+from test_deploy import MINIMAL, NETWORK, clean_moto, client
 
 from conftest import REPO
 
@@ -128,6 +128,23 @@ def test_diff_mode_comments_once_and_sets_the_outputs(tmp_path: Path, workspace:
     assert (tmp_path / "second" / "summary.md").read_text("utf-8") == comments[0]["body"]
 
 
+def test_comment_author_finds_a_github_app_tokens_comment(tmp_path: Path, workspace: Path) -> None:
+    """An installation token (GET /user: 403) writes as <app-slug>[bot]: with comment-author the step updates
+    that comment instead of adding one each run."""
+    app = "ghs_installationtoken0123456789"
+    state = State(tokens={app: None}, repos={"acme/app"}, bots={app: "my-app[bot]"})
+    old = state.add("acme/app", 7, "my-app[bot]", "<!-- flowbuilder:diff stack=flow-builder-dev -->\nold\n")
+    inputs = {"environment": "dev", "cost": "false", "github-token": app, "comment-author": "my-app[bot]",
+              "args": "--against build/flow-builder-dev.template.json"}
+    with fake_github(state) as api:
+        run = run_action(tmp_path, api, inputs, workspace)
+    assert not run.failed, run.log
+    assert state.comments[("acme/app", 7)] == [old]
+    assert old["body"] == Path(run.outputs["diff"]["body-file"]).read_text("utf-8")
+    assert "updated comment" in run.log[-2]  # the comment step; the last is the refused-diff check
+    assert ("GET", "/user") not in state.log
+
+
 def test_comment_and_cost_false_set_outputs_without_github(tmp_path: Path, workspace: Path) -> None:
     run = run_action(tmp_path, "http://127.0.0.1:9", {"environment": "dev", "comment": "false", "cost": "false",
                                                        "args": "--against build/flow-builder-dev.template.json"},
@@ -154,16 +171,23 @@ def test_a_diff_error_fails_the_step_and_a_bad_mode_is_refused(tmp_path: Path, w
 
 def test_apply_mode_deploys_then_diff_mode_finds_nothing(tmp_path: Path, moto_server: str) -> None:
     """Against moto's CloudFormation over HTTP: apply (bootstrap, apply --yes), then a pull request's diff of the
-    same spec says no changes, and comments so."""
+    same spec says no changes, and comments so. The args are an `args: |` block, one flag a line: every line
+    reaches fbc (the stack has both parameters), not only the first."""
     environment = clean_moto(moto_server, tmp_path)
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     (workspace / "flowbuilder.yaml").write_text(MINIMAL.read_text("utf-8"), "utf-8")
-    inputs = {"environment": "dev", "profile": "ultra", "args": " ".join(NETWORK).replace("--param ", "--param=")}
+    block = " ".join(NETWORK).replace("--param ", "--param=").replace(" ", "\n  ") + "\n"  # as YAML's | gives it
+    assert block.count("\n") == 2
+    inputs = {"environment": "dev", "profile": "ultra", "args": block}
     applied = run_action(tmp_path / "apply", "http://127.0.0.1:9", {**inputs, "mode": "apply"}, workspace,
                          environment)
     assert not applied.failed, applied.log
     assert "tiny-dev: CREATE_COMPLETE" in applied.log[-1]
+    stack = client(environment, "cloudformation").describe_stacks(StackName="tiny-dev")["Stacks"][0]
+    deployed = {p["ParameterKey"]: p.get("ParameterValue") for p in stack["Parameters"]}
+    # moto gives a List<> parameter's value as a Python list's text
+    assert (deployed["VpcId"], deployed["SubnetIds"]) == ("vpc-0abc", "['subnet-1', 'subnet-2']")
     state = State(tokens={TOKEN: None}, repos={"acme/app"})
     with fake_github(state) as api:
         # The spec is in eu-west-1; fbc's price file has us-east-1's prices only.
@@ -193,3 +217,75 @@ def test_a_refused_profile_switch_is_commented_and_then_fails_the_job(tmp_path: 
     assert refused.outputs["diff"]["exit-code"] == "2"
     body = state.comments[("acme/app", 7)][0]["body"]
     assert body.startswith("<!-- flowbuilder:diff stack=tiny-dev -->") and '"exit": 2' in body
+
+
+RECORDED_SPEC = """\
+apiVersion: flowbuilder.dev/v1alpha1
+kind: App
+metadata: {name: perm}
+spec:
+  region: eu-west-1
+  runtime:
+    image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/perm-runtime:1.0.0
+    secrets: {API_KEYS: "/perm/${env}/api-keys"}
+  queues:
+    jobs: {visibilityTimeout: 5m}
+QUEUES  services:
+    worker:
+      type: worker
+      runtime: worker
+      queue: jobs
+      timeout: 5m
+      secrets: {TOKEN: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:perm-token-AbCdEf"}
+"""
+
+
+def documented_diff_actions() -> set[str]:
+    """The actions of docs/github-actions.md's flowbuilder-diff policy (the JSON block after its heading)."""
+    docs = (REPO / "docs" / "github-actions.md").read_text("utf-8")
+    block = re.search(r"<!-- flowbuilder-diff policy -->\n```json\n(.*?)\n```", docs, re.S)
+    assert block, "docs/github-actions.md has no flowbuilder-diff policy block"
+    return {action for statement in json.loads(block[1])["Statement"] for action in statement["Action"]}
+
+
+# botocore's operation -> the IAM action it needs, where the names differ; None: no permission needed
+IAM_ACTION = {"s3:HeadBucket": "s3:ListBucket", "s3:HeadObject": "s3:GetObject", "sts:GetCallerIdentity": None}
+
+
+def test_the_diff_roles_documented_policy_covers_every_call_fbc_diff_makes(
+        tmp_path: Path, moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fbc diff in this process against moto, with every botocore call recorded: a deployed stack changed so
+    that its template is over the inline limit (uploaded to the bootstrap bucket, a change set), with the
+    pre-flight and --cost; and a stack not deployed (the default VPC's lookup). Each call maps to an action of
+    docs/github-actions.md's flowbuilder-diff policy."""
+    from botocore.client import BaseClient
+    from test_deploy import invoke
+
+    environment = clean_moto(moto_server, tmp_path)
+    spec = tmp_path / "flowbuilder.yaml"
+    spec.write_text(RECORDED_SPEC.replace("QUEUES", ""), "utf-8")
+    assert invoke(environment, "bootstrap", "-f", str(spec)).exit_code == 0
+    applied = invoke(environment, "apply", "-f", str(spec), "--profile", "ultra", "--env", "dev", *NETWORK, "--yes")
+    assert applied.exit_code == 0, applied.output
+    queues = "".join(f"    q{n}: {{visibilityTimeout: 5m}}\n" for n in range(40))
+    spec.write_text(RECORDED_SPEC.replace("QUEUES", queues), "utf-8")
+
+    calls: set[str] = set()
+    original = BaseClient._make_api_call
+
+    def record(client: Any, operation: str, params: Any) -> Any:
+        calls.add(f"{client.meta.service_model.signing_name}:{operation}")
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", record)
+    checked = {k: v for k, v in environment.items() if k != "FBC_PREFLIGHT"}
+    changed = invoke(checked, "diff", "-f", str(spec), "--profile", "ultra", "--env", "dev", "--format", "markdown",
+                     "--cost")
+    assert changed.exit_code == 1, changed.output
+    assert "uploaded to s3://fbc-assets-123456789012-eu-west-1/perm-dev/" in changed.stderr
+    new = invoke(checked, "diff", "-f", str(spec), "--profile", "ultra", "--env", "staging", "--format", "markdown")
+    assert new.exit_code == 1, new.output
+    needed = {IAM_ACTION.get(call, call) for call in calls} - {None}
+    assert {"s3:PutObject", "cloudformation:CreateChangeSet", "ec2:DescribeVpcs", "ecr:DescribeImages",
+            "ssm:GetParameter", "secretsmanager:DescribeSecret"} <= needed  # the paths above were taken
+    assert needed - documented_diff_actions() == set()

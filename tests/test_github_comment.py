@@ -18,6 +18,7 @@ from flowbuilder.compiler.github.api import GitHub, GitHubError
 REPO_NAME = "acme/app"
 TOKEN = "ghs_workflowtoken0123456789"  # the workflow's token: GET /user is 403 for it
 PAT = "ghp_alicetoken0123456789"
+APP = "ghs_installationtoken0123456789"  # a GitHub App installation token: GET /user is 403, it writes as my-app[bot]
 MARKER = "<!-- flowbuilder:diff stack=flow-builder-dev -->"
 
 
@@ -29,7 +30,8 @@ def body(cost: str | None = "+12.34", *, changes: bool = True, risky: bool = Fal
 
 @pytest.fixture
 def state() -> State:
-    return State(tokens={TOKEN: None, PAT: "alice"}, repos={REPO_NAME}, page_size=2)
+    return State(tokens={TOKEN: None, PAT: "alice", APP: None}, bots={APP: "my-app[bot]"}, repos={REPO_NAME},
+                 page_size=2)
 
 
 def comment(tmp_path: Path, api: str, text: str, *args: str, token: str = TOKEN) -> tuple[Result, Path]:
@@ -78,6 +80,48 @@ def test_a_user_token_updates_its_users_comment(state: State, tmp_path: Path) ->
     assert "## fbc diff: new" in mine["body"] and len(state.comments[(REPO_NAME, 7)]) == 1
 
 
+def test_an_app_token_with_author_updates_its_apps_comment(state: State, tmp_path: Path) -> None:
+    """An installation token's comments are <app-slug>[bot]'s, which GET /user cannot tell (403): --author (the
+    action's comment-author) names it, and the app's comment is updated instead of a new one each run."""
+    actions = state.add(REPO_NAME, 7, BOT, body(title="the workflow token's"))
+    with fake_github(state) as api:
+        first, _ = comment(tmp_path, api, body(title="first"), "--author", "my-app[bot]", token=APP)
+        second, _ = comment(tmp_path, api, body(title="second"), "--author", "my-app[bot]", token=APP)
+    assert first.exit_code == 0 and second.exit_code == 0, first.stderr + second.stderr
+    assert "created comment" in first.stderr and "updated comment" in second.stderr
+    apps = [c for c in state.comments[(REPO_NAME, 7)] if c["user"]["login"] == "my-app[bot]"]
+    assert len(apps) == 1 and "## fbc diff: second" in apps[0]["body"]
+    assert actions["body"] == body(title="the workflow token's")  # the same marker, another author: untouched
+    assert ("GET", "/user") not in state.log  # told, not asked
+    assert [m for m, _ in state.log if m != "GET"] == ["POST", "PATCH"]
+
+
+def test_two_runs_that_both_created_leave_the_oldest_comment(state: State, tmp_path: Path) -> None:
+    """Two runs listed before either created, so both created: each keeps the oldest (with its own body) and
+    deletes the newer, whichever of the two it is."""
+    state.before_create.append((BOT, body(title="the other run's")))
+    with fake_github(state) as api:
+        result, _ = comment(tmp_path, api, body(title="this run's"))
+    assert result.exit_code == 0, result.stderr
+    [kept] = state.comments[(REPO_NAME, 7)]
+    assert kept["id"] == 1001 and "## fbc diff: this run's" in kept["body"]  # the other run's, older, updated
+    assert "updated comment https://github.test/acme/app/pull/7#issuecomment-1001" in result.stderr
+    assert [(m, p) for m, p in state.log if m != "GET"] == [
+        ("POST", "/repos/acme/app/issues/7/comments"), ("PATCH", "/repos/acme/app/issues/comments/1001"),
+        ("DELETE", "/repos/acme/app/issues/comments/1002")]
+
+    state.comments.clear()
+    state.log.clear()
+    state.after_create.append((BOT, body(title="the other run's")))  # this time the other run's is newer
+    with fake_github(state) as api:
+        again, _ = comment(tmp_path, api, body(title="this run's"))
+    assert again.exit_code == 0, again.stderr
+    [kept] = state.comments[(REPO_NAME, 7)]
+    assert kept["id"] == 1003 and "## fbc diff: this run's" in kept["body"] and "created comment" in again.stderr
+    assert [(m, p) for m, p in state.log if m != "GET"] == [
+        ("POST", "/repos/acme/app/issues/7/comments"), ("DELETE", "/repos/acme/app/issues/comments/1004")]
+
+
 def test_rate_limit_is_waited_out(state: State, tmp_path: Path) -> None:
     state.failures.append(Failure(403, "GET", headers={"Retry-After": "1"},
                                   message="You have exceeded a secondary rate limit"))
@@ -118,6 +162,7 @@ def test_bad_token_is_one_line_and_never_printed(state: State, tmp_path: Path) -
      "fbc: GitHub answered 404 Not Found (GET /repos/acme/other/issues/8/comments): no such repository or pull "
      "request, or the token cannot see it"),
     (["--repo", "not a repo"], "fbc: --repo 'not a repo' is not OWNER/NAME"),
+    (["--author", "my app"], "fbc: --author 'my app' is not a GitHub login (a user's, or an app's <app-slug>[bot])"),
 ])
 def test_usage_and_not_found_are_one_line(state: State, tmp_path: Path, args: list[str], expected: str) -> None:
     with fake_github(state) as api:

@@ -1,7 +1,8 @@
 """One pull-request comment per stack: `fbc diff --format markdown` writes a body whose first line is the hidden
 marker `<!-- flowbuilder:diff stack=NAME -->` and which holds one `<!-- flowbuilder:summary {...} -->` line.
-The first run creates the comment; later runs update the same one, found by that marker among the comments the
-token's own user (or github-actions[bot]) wrote, so nobody else's comment is ever edited."""
+The first run creates the comment; later runs update the same one, found by that marker among the comments of
+one author (the token's: `--author`, else GET /user's login, else github-actions[bot]), so nobody else's comment
+is ever edited. Two runs that both created one (neither saw the other's) leave one: the oldest is kept."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ MARKER = re.compile(r"<!-- flowbuilder:diff stack=[A-Za-z0-9-]+ -->")
 SUMMARY = re.compile(r"^<!-- flowbuilder:summary (\{.*\}) -->$", re.M)
 MAX_BODY = 65536  # GitHub refuses a longer comment body (characters)
 ACTIONS_BOT = "github-actions[bot]"  # the workflow token's author, which GET /user cannot tell
+LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?")  # a user's or an app's bot login
 
 
 @dataclass(frozen=True)
@@ -66,24 +68,46 @@ def parse_body(text: str) -> Body:
     return Body(text, first, summary)
 
 
-def post(github: GitHub, repo: str, pr: int, body: Body) -> Posted:
+def post(github: GitHub, repo: str, pr: int, body: Body, author: str | None = None) -> Posted:
     """Update this stack's comment on the pull request, or create it. A create that failed on GitHub's side
-    may still have happened, so before creating again the comments are listed once more."""
+    may still have happened, so before creating again the comments are listed once more. `author`: the login
+    the token writes as (a GitHub App installation token's `<app-slug>[bot]`, which no API call tells);
+    None asks GET /user."""
     base = f"/repos/{repo}/issues"
-    authors = _own_logins(github)
+    listing = f"{base}/{pr}/comments"
+    author = author or _own_login(github)
     for attempt in (1, 2):
-        existing = _find(github, f"{base}/{pr}/comments", body.marker, authors)
-        if existing is not None:
-            answer = github.request("PATCH", f"{base}/comments/{existing}", json={"body": body.text})
+        existing = _ours(github, listing, body.marker, author)
+        if existing:
+            answer = github.request("PATCH", f"{base}/comments/{existing[0]}", json={"body": body.text})
             return _posted("updated", answer.json())
         try:
-            answer = github.request("POST", f"{base}/{pr}/comments", json={"body": body.text}, idempotent=False)
+            answer = github.request("POST", listing, json={"body": body.text}, idempotent=False)
         except GitHubError as exc:
             if attempt == 2 or not exc.unsure:
                 raise
             continue
-        return _posted("created", answer.json())
+        return _one_left(github, base, listing, body, author, _posted("created", answer.json()))
     raise AssertionError("unreachable")
+
+
+def _one_left(github: GitHub, base: str, listing: str, body: Body, author: str, created: Posted) -> Posted:
+    """After a create: another run's create that this run did not see (both listed before either created)
+    made two. The oldest is kept, with this run's body, and the newer ones are deleted; the other run does the
+    same, so one is left whichever finishes first (a comment the other already deleted is 404: gone either way)."""
+    ours = _ours(github, listing, body.marker, author)
+    if not ours or ours == [created.id]:
+        return created
+    kept, posted = ours[0], created
+    if kept != created.id:  # the other run's is older (or it already deleted this one): it gets this body
+        posted = _posted("updated", github.request("PATCH", f"{base}/comments/{kept}", json={"body": body.text}).json())
+    for extra in ours[1:]:
+        try:
+            github.request("DELETE", f"{base}/comments/{extra}")
+        except GitHubError as exc:
+            if exc.status != 404:
+                raise
+    return posted
 
 
 def write_outputs(path: Path, summary: Summary) -> None:
@@ -93,26 +117,29 @@ def write_outputs(path: Path, summary: Summary) -> None:
             out.write(f"{name}={value}\n")
 
 
-def _own_logins(github: GitHub) -> set[str]:
-    """Who counts as this token's author: the workflow token's bot, and GET /user's login where the token has
-    a user (a personal or app user token; the workflow token gets 403 there)."""
+def _own_login(github: GitHub) -> str:
+    """Who this token writes as when not told: GET /user's login where the token has a user (a personal or an
+    app's user token), else the workflow token's github-actions[bot] (GET /user is 403 for it, and for a GitHub
+    App installation token, whose `<app-slug>[bot]` must be given: --author, the action's comment-author)."""
     try:
         user = github.request("GET", "/user").json()
     except GitHubError as exc:
         if exc.status not in (403, 404):  # bad credentials, or GitHub unreachable: nothing else will work
             raise
-        return {ACTIONS_BOT}
-    return {ACTIONS_BOT, str(user.get("login", ACTIONS_BOT))}
+        return ACTIONS_BOT
+    return str(user.get("login") or ACTIONS_BOT)
 
 
-def _find(github: GitHub, path: str, marker: str, authors: set[str]) -> int | None:
-    """The oldest comment of ours that starts with this marker (another user's copy is not ours to edit)."""
+def _ours(github: GitHub, path: str, marker: str, author: str) -> list[int]:
+    """The IDs of the author's comments that start with this marker, oldest first (GitHub lists an issue's
+    comments in the order they were made; another user's copy is not ours to edit)."""
+    found = []
     for comment in github.pages(path):
-        body = str(comment.get("body") or "")
-        author = str((comment.get("user") or {}).get("login", ""))
-        if body.split("\n", 1)[0].rstrip("\r") == marker and author in authors:
-            return int(comment["id"])
-    return None
+        text = str(comment.get("body") or "")
+        login = str((comment.get("user") or {}).get("login", ""))
+        if text.split("\n", 1)[0].rstrip("\r") == marker and login == author:
+            found.append(int(comment["id"]))
+    return found
 
 
 def _posted(action: str, data: Any) -> Posted:

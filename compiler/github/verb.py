@@ -22,18 +22,23 @@ from ..cli.common import EXIT_USAGE, fail
 @click.option("--token-env", default="GITHUB_TOKEN", show_default=True, metavar="NAME",
               help="The environment variable that holds the token (the token is never an argument).")
 @click.option("--api-url", metavar="URL", help="GitHub's REST API (default: $GITHUB_API_URL, else api.github.com).")
+@click.option("--author", metavar="LOGIN",
+              help="The login the token writes as, to find the comment again: a GitHub App installation token's "
+                   "<app-slug>[bot] (default: the token's user, from GET /user, else github-actions[bot]).")
 @click.option("--post/--no-post", default=True, show_default=True,
               help="--no-post: only check the body and set the outputs (not a pull request; comment: false).")
 @click.option("--github-output", type=click.Path(dir_okay=False), metavar="PATH",
               help="Append has-changes, risky and cost-delta here (default: $GITHUB_OUTPUT, when set).")
-def comment(body_file: str, repo: str | None, pr: int | None, token_env: str, api_url: str | None, post: bool,
-            github_output: str | None) -> None:
+def comment(body_file: str, repo: str | None, pr: int | None, token_env: str, api_url: str | None,
+            author: str | None, post: bool, github_output: str | None) -> None:
     """Create or update the pull request's Flow Builder comment (found by the body's hidden marker) and print
     the outputs has-changes, risky and cost-delta (also to $GITHUB_OUTPUT)."""
     from .api import GitHub, GitHubError
-    from .comment import parse_body, write_outputs
+    from .comment import LOGIN, parse_body, write_outputs
     from .comment import post as post_comment
 
+    if author is not None and not LOGIN.fullmatch(author):
+        fail(f"--author {author!r} is not a GitHub login (a user's, or an app's <app-slug>[bot])")
     try:
         body = parse_body(Path(body_file).read_text("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -47,7 +52,7 @@ def comment(body_file: str, repo: str | None, pr: int | None, token_env: str, ap
         url = api_url or os.environ.get("GITHUB_API_URL") or "https://api.github.com"
         try:
             with GitHub(url, token) as github:
-                done = post_comment(github, where, number, body)
+                done = post_comment(github, where, number, body, author)
         except GitHubError as exc:
             fail(str(exc))
         click.echo(f"{done.action} comment {done.url or done.id} on {where}#{number}", err=True)
