@@ -188,7 +188,12 @@ def round_trips(database_url: str, definition: dict[str, Any], count: int) -> tu
         bind.dispose()
     finally:
         event.remove(bind, "connect", traced)
-    lines = Path(trace.name).read_text(errors="replace").splitlines()
+    lines: list[str] = []
+    for line in Path(trace.name).read_text(errors="replace").splitlines():
+        if line[:2] in ("F\t", "B\t") or not lines:
+            lines.append(line)
+        else:  # a statement's text goes on over lines of its own (SQLAlchemy's SQL has newlines)
+            lines[-1] += " " + line
     Path(trace.name).unlink()
     statements: Counter[str] = Counter()
     prepared: dict[str, str] = {}  # statement name ("" unnamed) -> text: psycopg prepares a statement run often
