@@ -78,7 +78,9 @@ def engine(url: str, secret_arn: str = "") -> Engine:
             cursor.close()
 
         return created
-    created = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # use_native_hstore=False: psycopg's hstore lookup costs every new connection three round trips (SAVEPOINT,
+    # SELECT from pg_type, RELEASE) for a type no table uses.
+    created = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, use_native_hstore=False)
     if secret_arn:
         secret = credentials(secret_arn)
 
@@ -113,8 +115,10 @@ def sessions(url: str, secret_arn: str = "") -> sessionmaker[Session]:
 
 
 def current_revision(url: str, secret_arn: str = "") -> str | None:
+    """One round trip: in autocommit, the SELECT is not wrapped in BEGIN and ROLLBACK (a once-mode task and a
+    cold Lambda ask this before their first request)."""
     try:
-        with engine(url, secret_arn).connect() as connection:
+        with engine(url, secret_arn).connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except DBAPIError:  # no table yet
         return None
