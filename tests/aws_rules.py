@@ -346,6 +346,28 @@ def scale_in_spares_running_executions(doc: Template, _env: str) -> list[str]:
     return found
 
 
+ALB_DEFAULT_IDLE_SECONDS = 60
+
+
+def targets_outlive_the_balancers_idle_timeout(doc: Template, _env: str,
+                                              keep_alive: int | None = None) -> list[str]:
+    """An Application Load Balancer reuses idle connections to its targets until its idle timeout (60 s unless
+    set): a target that closes an idle connection sooner can close one the balancer is sending a request on,
+    a 502 for the client. AWS's advice: the target's keep-alive longer than the balancer's idle timeout. The
+    target is the runtime's uvicorn (runtime/api/__main__.py)."""
+    if keep_alive is None:
+        from flowbuilder.runtime.api.__main__ import KEEP_ALIVE_SECONDS as keep_alive
+    found = []
+    for name, balancer in _resources(doc, "AWS::ElasticLoadBalancingV2::LoadBalancer"):
+        if balancer["Properties"].get("Type", "application") != "application":
+            continue
+        attributes = {a["Key"]: a["Value"] for a in balancer["Properties"].get("LoadBalancerAttributes", [])}
+        idle = int(attributes.get("idle_timeout.timeout_seconds", ALB_DEFAULT_IDLE_SECONDS))
+        if keep_alive <= idle:
+            found.append(f"{name} keeps idle connections {idle} s; the API's keep-alive is {keep_alive} s")
+    return found
+
+
 RULES: tuple[Rule, ...] = (
     capacity_providers_first,
     instances_survive_replacement,
@@ -361,6 +383,7 @@ RULES: tuple[Rule, ...] = (
     retained_data_keeps_its_key,
     rds_follows_its_minor_upgrades,
     scale_in_spares_running_executions,
+    targets_outlive_the_balancers_idle_timeout,
 )
 
 

@@ -281,3 +281,11 @@ def test_prod_load_balancer_writes_access_logs_to_a_kept_bucket() -> None:
     assert doc["Resources"]["LoadBalancer"]["DependsOn"] == ["LoadBalancerLogsBucketPolicy"]
     dev = template("flow-builder", "standard", "dev")
     assert "LoadBalancerLogsBucket" not in dev["Resources"]
+
+
+def test_targets_outlive_the_balancers_idle_timeout_fails_at_uvicorns_default() -> None:
+    """uvicorn's default keep-alive (5 s) was the API's until issue 17's load benchmark saw the resets."""
+    doc = _broken("full", "standard", "prod")
+    assert any(r["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer" for r in doc["Resources"].values())
+    assert aws_rules.targets_outlive_the_balancers_idle_timeout(doc, "prod", keep_alive=5)
+    assert aws_rules.targets_outlive_the_balancers_idle_timeout(doc, "prod") == []
