@@ -24,11 +24,12 @@ _collecting = gc.isenabled()
 gc.disable()
 
 from sqlalchemy import select  # noqa: E402
+from sqlalchemy.exc import DBAPIError  # noqa: E402
 
 from . import executions  # noqa: E402
 from .config import Settings, resolve_secrets  # noqa: E402
 from .db.models import Workflow  # noqa: E402
-from .db.session import migrate, sessions  # noqa: E402
+from .db.session import migrate, missing_table, sessions  # noqa: E402
 from .queue import Queue  # noqa: E402
 
 if _collecting:
@@ -78,7 +79,18 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     if database not in _migrated:  # once per process: a warm invocation skips the revision query
         _start_up(*database)
         _migrated.add(database)
-    result = handle(event, settings)
+    try:
+        result = handle(event, settings)
+    except DBAPIError as exc:
+        if not missing_table(exc):
+            raise
+        # The database was re-created or restored while this instance stayed warm: migrate it and try once
+        # more, rather than fail every invocation until Lambda retires the instance.
+        log.warning("the schema is missing (the database was re-created or restored); migrating it again")
+        _migrated.discard(database)
+        _start_up(*database)
+        _migrated.add(database)
+        result = handle(event, settings)
     log.info("%s", json.dumps({"event": event.get("type"), **result}))
     return result
 

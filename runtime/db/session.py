@@ -37,6 +37,12 @@ def authentication_failed(exc: Exception) -> bool:
     return getattr(exc, "sqlstate", None) in ("28P01", "28000") or "authentication failed" in str(exc)
 
 
+def missing_table(exc: DBAPIError) -> bool:
+    """The schema is not there (a database re-created or restored behind a warm process): PostgreSQL's
+    undefined_table, SQLite's "no such table"."""
+    return getattr(exc.orig, "sqlstate", None) == "42P01" or "no such table" in str(exc.orig)
+
+
 def wal(cursor: Any, deadline_s: float = 30.0) -> None:
     """Put the SQLite file in WAL mode (readers and one writer at a time, across processes). Switching a new
     file to WAL needs an exclusive lock that SQLite does not wait for (the busy timeout does not apply): when
@@ -59,8 +65,14 @@ def wal(cursor: Any, deadline_s: float = 30.0) -> None:
             delay = min(delay * 2, 0.2)
 
 
-@cache
 def engine(url: str, secret_arn: str = "") -> Engine:
+    """The process's engine for `url` (one per url and secret, however the call is spelled: functools.cache
+    keys engine(url) and engine(url, "") apart, which made two pools for one database)."""
+    return _engine(url, secret_arn)
+
+
+@cache
+def _engine(url: str, secret_arn: str) -> Engine:
     """The process's engine for `url`. With `secret_arn` (RDS, whose password rotates every 7 days) the URL
     carries no credentials: each new connection takes them from the secret, cached in-process and read again
     once when the server refuses them, so a rotation costs one failed connection attempt and no restart."""

@@ -9,15 +9,18 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
 from sqlalchemy import select, update
 
+from conftest import fresh_postgres_url
 from flowbuilder.compiler import contract
 from flowbuilder.runtime import executions, scheduler
 from flowbuilder.runtime.config import Settings
 from flowbuilder.runtime.db.models import Execution, now
+from flowbuilder.runtime.db.session import engine
 from flowbuilder.runtime.queue import Queue
 
 from .conftest import Sink, seed, two_steps
@@ -123,6 +126,29 @@ def test_scheduler_creates_once_per_scheduled_time_and_sweeps(database_url: str,
     with factory() as session:
         assert session.scalar(select(Execution.idempotency_key).where(Execution.id == first["execution"])) == (
             "schedule:nightly:2026-11-28T03:00:00Z")
+
+
+def test_a_warm_scheduler_migrates_a_database_recreated_behind_it(database_url: str, sqs_queue: dict[str, str],
+                                                                   monkeypatch: Any) -> None:
+    """The scheduler checks the migration once per process (a warm invocation skips it): a database re-created
+    or restored while the instance stays warm is migrated again on the first missing table, not an error on
+    every invocation until Lambda retires the instance."""
+    for key, value in sqs_queue.items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("FLOWBUILDER_DATABASE_URL", database_url)
+    monkeypatch.setenv("FLOWBUILDER_QUEUE_URL", sqs_queue["queue_url"])
+    monkeypatch.setattr(scheduler, "_migrated", set())
+    sweep = {"type": contract.SWEEP_EVENT}
+    assert scheduler.handler(sweep) == {"swept": 0}
+    engine(database_url).dispose()  # the scheduler's pool: its connections hold the old file open
+    if database_url.startswith("sqlite"):
+        for suffix in ("", "-wal", "-shm"):  # a -wal file left behind would be replayed into the new file
+            Path(database_url.split("///", 1)[1] + suffix).unlink(missing_ok=True)
+    else:
+        assert fresh_postgres_url() == database_url  # the same database, its schema emptied
+    assert scheduler.handler(sweep) == {"swept": 0}
+    assert scheduler.handler(sweep) == {"swept": 0}
 
 
 def test_contract_between_compiler_and_runtime() -> None:
