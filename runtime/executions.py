@@ -8,8 +8,8 @@ UPDATE) but each one costs a receive, so the first send (`enqueue`) and the swee
 mark enqueued_at in a conditional UPDATE before sending, and only the caller that changed the row sends.
 
 Send times are the database's clock (db.session.clock), the one the sweeper compares them with. On PostgreSQL
-it is now() inside the statement that writes or compares it (the transaction's start, what clock() would read,
-without a round trip of its own); the value written comes back with RETURNING when it is needed again.
+it is statement_timestamp() inside the statement that writes or compares it (what clock() would read, without
+a round trip of its own); the value written comes back with RETURNING when it is needed again.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .config import Settings
 from .db.models import QUEUED, RUNNING, Execution, Workflow, now
-from .db.session import clock
+from .db.session import database_now
 from .queue import Queue
 
 UNSENT_GRACE = timedelta(seconds=60)  # leave the API time to send before the sweeper does
@@ -108,19 +108,13 @@ def create(sessions: sessionmaker[Session], workflow: Workflow, data: dict[str, 
     return execution, True
 
 
-def _database_now(session: Session) -> Any:
-    """now() in the statement on PostgreSQL; elsewhere clock()'s value."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.now()
-    return clock(session)
-
 
 def send(sessions: sessionmaker[Session], queue: Queue, execution_id: str) -> None:
     """Send unconditionally (a released execution, `recover`): the caller knows a new message is due."""
     queue.send(execution_id)
     with sessions.begin() as session:
         session.execute(update(Execution).where(Execution.id == execution_id)
-                        .values(enqueued_at=_database_now(session))
+                        .values(enqueued_at=database_now(session))
                         .execution_options(synchronize_session=False))
 
 
@@ -134,7 +128,7 @@ def enqueue(sessions: sessionmaker[Session], queue: Queue, execution_id: str) ->
         moment = session.scalar(update(Execution)
                                 .where(Execution.id == execution_id, Execution.state == QUEUED,
                                        Execution.enqueued_at.is_(None))
-                                .values(enqueued_at=_database_now(session)).returning(Execution.enqueued_at)
+                                .values(enqueued_at=database_now(session)).returning(Execution.enqueued_at)
                                 .execution_options(synchronize_session=False))
         if moment is None:  # another caller won, or it is no longer queued
             return False
@@ -171,7 +165,7 @@ def sweep(sessions: sessionmaker[Session], queue: Queue, limit: int = 500,
     when it is done (engine.claim_next), so nothing waits for a message that a holder will not take."""
     settings = settings or Settings.from_env()
     with sessions.begin() as session:
-        moment = _database_now(session)
+        moment = database_now(session)
         expired = and_(Execution.state == RUNNING, Execution.lease_expires_at < moment)
         unsent = and_(Execution.state == QUEUED, Execution.enqueued_at.is_(None),
                       Execution.created_at < moment - UNSENT_GRACE)

@@ -4,10 +4,11 @@ A claim is a conditional UPDATE: one worker holds an execution's lease at a time
 or stalled worker) can be taken over. Every time compared or stored here is the database's clock
 (db.session.clock), never a host's: a worker whose clock is off can neither take a live lease nor keep an
 expired one. Renew, release and finish (and the engine's step rows, through `held`) write only while
-`lease_owner = me AND lease_expires_at > now()`: once another worker has claimed the execution, the old holder
-writes nothing. The time is read when the write's transaction starts, so a write that then waits for a lock
-(SQLite's write lock; on PostgreSQL the row's) can land shortly after the expiry; it still lands only if no
-claim came first, since a claim takes the same lock and changes the owner.
+`lease_owner = me AND lease_expires_at > <the database's time>`: once another worker has claimed the execution,
+the old holder writes nothing. On PostgreSQL the time is the statement's start (statement_timestamp(), not the
+transaction's now(), which is before any lock wait inside it); a write that then waits for the row's lock (or
+SQLite's write lock) can land shortly after the expiry; it still lands only if no claim came first, since a
+claim takes the same lock and changes the owner.
 """
 
 from __future__ import annotations
@@ -24,21 +25,13 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..db.models import FAILED, QUEUED, RUNNING, SUCCEEDED, Execution
-from ..db.session import clock
+from ..db.session import clock, database_now
 
 Taken = Literal["busy", "finished", "missing"]  # why an execution cannot be claimed
 Refusal = Literal[Taken, "deferred"]  # deferred: the running limit is reached
 
 log = logging.getLogger("flowbuilder.engine")
 
-
-def _database_now(session: Session) -> Any:
-    """The database's clock for a write that only compares and stores it: on PostgreSQL now() inside the
-    statement itself (the transaction's start, what db.session.clock would read, without its own round trip:
-    two of a one-step execution's ~15); elsewhere clock()'s value."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.now()
-    return clock(session)
 
 
 def _claimable(owner: str, moment: Any) -> Any:
@@ -60,7 +53,7 @@ def _why_not(state: str | None) -> Taken:
 def claim(sessions: sessionmaker[Session], execution_id: str, owner: str, lease_seconds: int) -> Taken | None:
     """Take the lease, or say why not: missing, finished (nothing to do) or busy (another live holder)."""
     with sessions.begin() as session:
-        moment = _database_now(session)
+        moment = database_now(session)
         result = session.execute(
             update(Execution).where(Execution.id == execution_id, _claimable(owner, moment))
             .values(**_take(owner, moment, lease_seconds)).execution_options(synchronize_session=False))
@@ -128,7 +121,7 @@ def claim_next(sessions: sessionmaker[Session], owner: str, lease_seconds: int, 
     nothing is queued or the limit is reached."""
     with sessions.begin() as session:
         _serialize(session)
-        moment = _database_now(session)
+        moment = database_now(session)
         oldest = (select(Execution.id).where(Execution.state == QUEUED)
                   .order_by(Execution.created_at, Execution.id).limit(1).scalar_subquery())
         claimed = session.execute(
@@ -147,7 +140,7 @@ def held(session: Session, execution_id: str, owner: str, **values: Any) -> bool
     """The fence: update the execution only while `owner` holds a live lease on it (by the database's clock);
     whether it did. On PostgreSQL the UPDATE also locks the row until the transaction ends, so a claim racing
     this write waits and then sees what it wrote (a renewed lease, or the outcome)."""
-    moment = _database_now(session)
+    moment = database_now(session)
     values = {key: (value(moment) if callable(value) else value) for key, value in values.items()}
     result = session.execute(
         update(Execution).where(Execution.id == execution_id, Execution.lease_owner == owner,

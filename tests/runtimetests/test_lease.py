@@ -245,6 +245,27 @@ def test_lease_times_are_the_databases_clock_not_the_hosts(database_url: str,
     assert expires is not None and abs((expires - now()).total_seconds() - 60) < 5  # not 150
 
 
+def test_a_claim_that_waited_for_the_running_limits_lock_writes_a_whole_lease(database_url: str) -> None:
+    """On PostgreSQL now() is the transaction's start: a claim that waited 2 s for the running limit's advisory
+    lock wrote a lease 2 s short (and counted leases that expired during the wait as live). The lease is
+    measured from the claim itself (statement_timestamp())."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the running limit's lock is PostgreSQL's advisory lock")
+    from sqlalchemy import func
+
+    factory, _ = seed(database_url, {"steps": [{"type": "transform", "name": "t", "expression": "input"}]}, 1)
+    holder = db_session.engine(database_url).connect()
+    holder.execute(select(func.pg_advisory_xact_lock(leases._ADMISSION_LOCK)))
+    threading.Timer(2.0, holder.commit).start()
+    try:
+        assert leases.claim_next(factory, "w", 60, 5) is not None
+        with factory() as session:
+            expires, moment = session.execute(select(Execution.lease_expires_at, func.statement_timestamp())).one()
+    finally:
+        holder.close()
+    assert (expires - moment).total_seconds() > 59.0  # 58 and less before
+
+
 def test_a_poll_worker_that_lost_its_lease_to_a_holder_that_deleted_the_message_says_so(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """After a stall that outlasted the message's visibility, the new holder may have deleted the message: the
