@@ -45,9 +45,11 @@ def missing_table(exc: DBAPIError) -> bool:
 
 def wal(cursor: Any, deadline_s: float = 30.0) -> None:
     """Put the SQLite file in WAL mode (readers and one writer at a time, across processes). Switching a new
-    file to WAL needs an exclusive lock that SQLite does not wait for (the busy timeout does not apply): when
-    several processes open a fresh file at once (`fbc up` starting its roles), all but one are refused with
-    "database is locked". WAL is a property of the file, so whoever is refused retries until it sees it set."""
+    file to WAL needs an exclusive lock, and while another connection is itself switching SQLite refuses at
+    once, without its busy timeout: when several processes open a fresh file at once (`fbc up` starting its
+    roles), some are refused with "database is locked". WAL is a property of the file, so whoever is refused
+    retries until it sees it set. Each attempt may still wait the busy timeout on an ordinary lock, so a file
+    held locked by another process fails after up to deadline_s plus that timeout."""
     import sqlite3  # only SQLite users pay for it
 
     deadline = time.monotonic() + deadline_s
