@@ -75,21 +75,27 @@ def local_endpoint() -> Iterator[str]:
         server.shutdown()
 
 
-def prefill(db: Engine, sqs: Any, definition: dict[str, Any], count: int) -> tuple[str, str]:
-    """(workflow ID, queue URL): N queued executions, each sent once."""
-    queue_url = sqs.create_queue(QueueName=f"tp-{uuid.uuid4().hex[:8]}",
-                                 Attributes={"VisibilityTimeout": "90"})["QueueUrl"]
+def insert_queued(db: Engine, definition: dict[str, Any], count: int, prefix: str) -> tuple[str, list[str]]:
+    """A workflow and `count` queued executions of it, in one transaction: (workflow ID, execution IDs)."""
     workflow_id = str(uuid.uuid4())
     ids = [str(uuid.uuid4()) for _ in range(count)]
     with db.begin() as connection:
         connection.execute(text("INSERT INTO workflows (id, name, version, definition, created_at, updated_at) "
                                 "VALUES (:id, :name, 1, :d, now(), now())"),
-                           {"id": workflow_id, "name": f"tp-{workflow_id[:8]}", "d": json.dumps(definition)})
+                           {"id": workflow_id, "name": f"{prefix}-{workflow_id[:8]}", "d": json.dumps(definition)})
         connection.execute(
             text("INSERT INTO executions (id, workflow_id, workflow_version, definition, state, input, attempts, "
                  "enqueued_at, created_at, updated_at) VALUES (:id, :w, 1, :d, 'queued', :i, 0, now(), now(), now())"),
             [{"id": i, "w": workflow_id, "d": json.dumps(definition), "i": json.dumps({"n": n})}
              for n, i in enumerate(ids)])
+    return workflow_id, ids
+
+
+def prefill(db: Engine, sqs: Any, definition: dict[str, Any], count: int) -> tuple[str, str]:
+    """(workflow ID, queue URL): N queued executions, each sent once."""
+    queue_url = sqs.create_queue(QueueName=f"tp-{uuid.uuid4().hex[:8]}",
+                                 Attributes={"VisibilityTimeout": "90"})["QueueUrl"]
+    workflow_id, ids = insert_queued(db, definition, count, "tp")
     for start in range(0, count, 10):
         sqs.send_message_batch(QueueUrl=queue_url, Entries=[
             {"Id": str(n), "MessageBody": i} for n, i in enumerate(ids[start:start + 10])])
@@ -167,17 +173,7 @@ def round_trips(database_url: str, definition: dict[str, Any], count: int) -> tu
         dbapi_connection.pgconn.set_trace_flags(1 | 2)  # suppress timestamps, regress mode
 
     db = create_engine(database_url)
-    workflow_id = str(uuid.uuid4())
-    ids = [str(uuid.uuid4()) for _ in range(count)]
-    with db.begin() as connection:
-        connection.execute(text("INSERT INTO workflows (id, name, version, definition, created_at, updated_at) "
-                                "VALUES (:id, :name, 1, :d, now(), now())"),
-                           {"id": workflow_id, "name": f"rt-{workflow_id[:8]}", "d": json.dumps(definition)})
-        connection.execute(
-            text("INSERT INTO executions (id, workflow_id, workflow_version, definition, state, input, attempts, "
-                 "enqueued_at, created_at, updated_at) VALUES (:id, :w, 1, :d, 'queued', :i, 0, now(), now(), now())"),
-            [{"id": i, "w": workflow_id, "d": json.dumps(definition), "i": json.dumps({"n": n})}
-             for n, i in enumerate(ids)])
+    _, ids = insert_queued(db, definition, count, "rt")
     db.dispose()
     bind.dispose()  # new connections from here on, each traced
     event.listen(bind, "connect", traced)
