@@ -40,6 +40,7 @@ def silent() -> Iterator[str]:
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(64)
+    server.settimeout(0.1)  # the thread looks at `stop` between waits
     held: list[socket.socket] = []
     stop = threading.Event()
 
@@ -47,14 +48,19 @@ def silent() -> Iterator[str]:
         while not stop.is_set():
             try:
                 held.append(server.accept()[0])
-            except OSError:
-                return
+            except TimeoutError:
+                continue
 
-    threading.Thread(target=accept, daemon=True).start()
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
     try:
         yield f"http://127.0.0.1:{server.getsockname()[1]}"
     finally:
+        # The thread ends before the socket closes: a thread still waiting in accept() on a closed socket's
+        # descriptor number took the next server's connections once the number was reused (a later test's
+        # fake GitHub saw "Server disconnected without sending a response").
         stop.set()
+        thread.join()
         server.close()
         for conn in held:
             conn.close()
