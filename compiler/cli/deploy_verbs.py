@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from ..deploy.diff import TemplateDiff
     from ..deploy.markdown import Context as ReviewContext
     from ..deploy.operations import Target
+    from ..deploy.preflight import Prepared
     from ..spec import App
 
 _STACK_NAME = click.option("--stack-name", help="CloudFormation stack name (default <app>-<env>).")
@@ -70,12 +72,13 @@ def _given(target: Target, params: tuple[str, ...], images: tuple[str, ...]) -> 
 
 
 def _prepared(aws: Aws, target: Target, given: dict[str, str], bucket: str | None, change_profile: bool, *,
-              strict: bool, notes: list[str] | None = None) -> dict[str, str]:
+              strict: bool, notes: list[str] | None = None,
+              refused: Callable[[Prepared], None] | None = None) -> dict[str, str]:
     """What diff and apply do before a change set (preflight.prepare), said on stderr (or kept in `notes`: diff
-    --format json's object holds them): the network picked, a profile switch (refused without
-    --change-profile), and the pre-flight's problems (apply: refused, nothing created; diff: warnings).
-    FBC_PREFLIGHT=off skips the checks (a deploy role that may not read ECR, SSM or ACM). Returns the parameters
-    to send."""
+    --format json's object and the markdown comment hold them): the network picked, a profile switch (refused
+    without --change-profile; `refused` is told first: diff --format markdown prints it as the comment), and
+    the pre-flight's problems (apply: refused, nothing created; diff: warnings). FBC_PREFLIGHT=off skips the
+    checks (a deploy role that may not read ECR, SSM or ACM). Returns the parameters to send."""
     from ..deploy.aws import DeployError
     from ..deploy.preflight import prepare
 
@@ -91,6 +94,8 @@ def _prepared(aws: Aws, target: Target, given: dict[str, str], bucket: str | Non
         for line in prepared.switch.lines:
             click.echo(line, err=True)  # also with --format json: the refusal's reasons
         if not change_profile:
+            if refused is not None:
+                refused(prepared)
             raise DeployError(prepared.switch.refusal())
     for problem in prepared.problems:
         say(f"{'pre-flight' if strict else 'warning: pre-flight'}: {problem}")
@@ -216,10 +221,9 @@ def diff(spec_file: str, profile: str | None, environment: str, stack_name: str 
         target = _target(spec_file, profile, environment, stack_name)
         if against == "deployed":
             aws = _aws(target.compiled.plan.region)
-            result, deployed = _against_stack(aws, target, _given(target, params, images), bucket, change_profile,
-                                              fmt, notes)
-            if deployed and with_cost:
-                before = aws.cloudformation.template(target.stack_name)
+            result, before = _against_stack(aws, target, _given(target, params, images), bucket, change_profile,
+                                            fmt, notes)
+            deployed = before is not None
         else:
             before = _template_file(against)
             result = diff_templates(before, target.template)
@@ -262,44 +266,28 @@ def _cost_delta(target: Target, before: dict[str, Any] | None, region: str | Non
 
 
 def _against_stack(aws: Aws, target: Target, given: dict[str, str], bucket: str | None, change_profile: bool,
-                   fmt: str, notes: list[str]) -> tuple[TemplateDiff, bool]:
-    """diff against the deployed stack: (the diff, whether the stack is deployed). --format markdown prints a
-    refused profile switch as the comment (what it deletes and why it was refused) before exiting 2."""
+                   fmt: str, notes: list[str]) -> tuple[TemplateDiff, dict[str, Any] | None]:
+    """diff against the deployed stack: (the diff, the deployed template or None when not deployed). --format
+    markdown prints a refused profile switch as the comment (what it deletes and why it was refused) before
+    exiting 2."""
     from ..deploy.operations import diff_against_stack
 
-    if fmt == "markdown":
-        given = _reviewed(aws, target, given, bucket, change_profile, notes)
-    else:
-        given = _prepared(aws, target, given, bucket, change_profile, strict=False,
-                          notes=notes if fmt == "json" else None)
-    result = diff_against_stack(aws, target, given, bucket, lambda line: click.echo(line, err=True))
-    found = aws.cloudformation.described.get(target.stack_name)
-    deployed = found is not None and found.status != "REVIEW_IN_PROGRESS"
-    if not deployed:
+    def comment(prepared: Prepared) -> None:
+        from ..deploy.markdown import render_refused
+
+        assert prepared.switch is not None
+        shown = [*notes, *(f"warning: pre-flight: {problem}" for problem in prepared.problems)]
+        click.echo(render_refused(_review_context(target, None, True, shown), prepared.switch.refusal(),
+                                  prepared.switch.lines), nl=False)
+
+    given = _prepared(aws, target, given, bucket, change_profile, strict=False,
+                      notes=notes if fmt in ("json", "markdown") else None,
+                      refused=comment if fmt == "markdown" else None)
+    result, deployed = diff_against_stack(aws, target, given, bucket, lambda line: click.echo(line, err=True))
+    if deployed is None:
         click.echo(f"{target.stack_name}: not deployed in {target.compiled.plan.region}; the whole template is new",
                    err=True)
     return result, deployed
-
-
-def _reviewed(aws: Aws, target: Target, given: dict[str, str], bucket: str | None, change_profile: bool,
-              notes: list[str]) -> dict[str, str]:
-    """_prepared for the pull-request comment: the notes are kept for it, and a refused switch is the comment
-    (on stdout) with the same lines and one-line refusal on stderr, exit 2."""
-    from ..deploy.markdown import render_refused
-    from ..deploy.preflight import prepare
-
-    prepared = prepare(aws, target, given, bucket, notes.append, strict=False,
-                       check=os.environ.get("FBC_PREFLIGHT", "on") != "off")
-    notes += [f"warning: pre-flight: {problem}" for problem in prepared.problems]
-    if prepared.switch is not None:
-        for line in prepared.switch.lines:
-            click.echo(line, err=True)
-        if not change_profile:
-            context = _review_context(target, None, True, notes)
-            click.echo(render_refused(context, prepared.switch.refusal(), prepared.switch.lines), nl=False)
-            click.echo(f"fbc: {prepared.switch.refusal()}", err=True)
-            sys.exit(EXIT_USAGE)
-    return prepared.given
 
 
 def _review_context(target: Target, before: dict[str, Any] | None, deployed: bool | None,

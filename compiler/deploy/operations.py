@@ -284,15 +284,16 @@ def _why(reasons: list[str]) -> str:
 
 
 def diff_against_stack(aws: Aws, target: Target, given: dict[str, str], bucket: str | None,
-                       say: Say) -> TemplateDiff:
+                       say: Say) -> tuple[TemplateDiff, dict[str, Any] | None]:
     """Compare with the deployed stack: its template, and its parameter values with those apply would send
     (given, kept or defaults) and what they change. Replacement verdicts: the offline table's and those of a
-    change set, which is then deleted."""
+    change set, which is then deleted. Returns the diff and the deployed template (None: not deployed), which
+    diff --cost prices and the comment reads NoEcho parameters from, without reading it again."""
     cf = aws.cloudformation
     check_given(target.template, given)
     stack = cf.describe(target.stack_name)
     if stack is None or stack.status == "REVIEW_IN_PROGRESS":
-        return diff_templates(None, target.template)
+        return diff_templates(None, target.template), None
     deployed = cf.template(target.stack_name)
     parameters, missing = plan_parameters(target.template, given, stack, deployed)
     if missing:
@@ -300,14 +301,14 @@ def diff_against_stack(aws: Aws, target: Target, given: dict[str, str], bucket: 
     diff = with_values(diff_templates(deployed, target.template), target.template,
                        value_changes(target.template, parameters, stack))
     if diff.empty or busy(stack) or missing:
-        return diff
+        return diff, deployed
     try:
         change_set, stack_id, has_changes, changes = _change_set(aws, target, stack, parameters, bucket, say)
     except (DeployError, ClientError) as exc:
         say(f"(replacement verdicts are from the offline table: {exc})")
-        return diff
+        return diff, deployed
     try:
-        return with_change_set(diff, changes) if has_changes else diff
+        return (with_change_set(diff, changes) if has_changes else diff), deployed
     finally:
         cf.delete_change_set(stack_id, change_set)
 
